@@ -1,0 +1,86 @@
+"""The `treadmill-companion` command line (click): each command is a thin shell over the package.
+
+Every error a user can cause prints one line, `treadmill-companion: error: ...`, and
+exits 2; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from pi_service import __version__
+from pi_service.config import load_config
+from pi_service.errors import CompanionError
+
+PROG = "treadmill-companion"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+@click.version_option(__version__, prog_name=PROG)
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Treadmill Companion: watches how a treadmill is used and nudges before habits turn into back pain."""
+    ctx.obj = {"debug": debug}
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(name)s: %(message)s")
+
+
+@cli.command()
+@click.option("--sim", is_flag=True, help="Run on the virtual treadmill instead of a Pi's hardware.")
+@click.option("--config", "config_path", metavar="FILE", help="TOML config file (default: built-in defaults).")
+@click.option("--record", metavar="FILE.csv", help="Write calibrated samples to FILE.csv (spec recording format).")
+@click.option("--host", help="Address to serve on (default: config web.host, 0.0.0.0).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to serve on (default: config web.port, 8080).")
+@click.option("--scenario", metavar="NAME|FILE", help="Sim scenario: a bundled name or a file (default: config).")
+@click.option("--speedup", type=click.FloatRange(0, 100, min_open=True),
+              help="Sim: play the scenario this many times faster.")
+@click.option("--naive-loop", is_flag=True, hidden=True,
+              help="Benchmark baseline: sample in a sleep(period) thread inside the web process.")
+def run(sim: bool, config_path: str | None, record: str | None, host: str | None, port: int | None,
+        scenario: str | None, speedup: float | None, naive_loop: bool) -> None:
+    """Run the companion: the sampling loop and the status page."""
+    from pi_service.daemon import run_daemon
+    from pi_service.sampling.sampler import SamplerOptions
+
+    config = load_config(config_path)
+    if (scenario or speedup) and not sim:
+        raise click.UsageError("--scenario and --speedup need --sim")
+    if scenario:
+        from pi_service.sim.scenario import load_scenario
+
+        load_scenario(scenario)  # a bad file fails here, with its line, before anything starts
+    options = SamplerOptions(sim=sim, scenario=scenario, speedup=speedup, record=record,
+                             pacing="naive" if naive_loop else "deadline")
+    run_daemon(config, options, host or config.web.host, port or config.web.port)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except click.exceptions.Abort:
+        code = 130
+    except click.ClickException as exc:
+        click.echo(f"{PROG}: error: {exc.format_message()}", err=True)
+        code = 2
+    except (CompanionError, OSError) as exc:
+        if debug:
+            raise
+        message = str(exc) if isinstance(exc, CompanionError) else (exc.strerror or str(exc))
+        if isinstance(exc, OSError) and exc.filename:
+            message = f"{exc.filename}: {message}"
+        click.echo(f"{PROG}: error: {message}", err=True)
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException as exc:
+        from pi_service.daemon import Terminated
+
+        if not isinstance(exc, Terminated):
+            raise
+        code = 0
+    sys.exit(code or 0)

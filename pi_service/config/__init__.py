@@ -1,0 +1,291 @@
+"""The companion's configuration: one TOML file, validated at load against typed bounds.
+
+Every key has a built-in default (the models below), so an empty file, or none, is a
+valid configuration for the reference wiring in `hw/`. Values are in the units their
+names end with (`_m`, `_s`, `_n`, `_pct`, `_kmh`); speeds in km/h are converted to m/s by
+the code that uses them. An unknown key or a value out of range is refused with one line
+that names the file, the line where we can find it, the key and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pi_service.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).parent
+DEMO_CONFIG = CONFIG_DIR / "demo.toml"
+
+
+class Section(BaseModel):
+    """A config table: unknown keys are errors, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SamplingConfig(Section):
+    rate_hz: float = Field(100.0, ge=10, le=200, description="sampling loop rate")
+    realtime_priority: int = Field(
+        50, ge=0, le=99, description="SCHED_FIFO priority for the loop; 0 = normal scheduling"
+    )
+    cpu: int | None = Field(None, ge=0, le=255, description="pin the loop to this CPU core")
+
+
+class BeltConfig(Section):
+    gpio: int = Field(17, ge=0, le=53, description="BCM number of the Hall/reed sensor input")
+    pull_up: bool = Field(True, description="sensor pulls the line low when a magnet passes")
+    magnets: int = Field(2, ge=1, le=64, description="magnets on the front roller")
+    roller_diameter_m: float = Field(0.05, gt=0.01, le=0.3)
+    pulses_per_m: float | None = Field(
+        None, gt=0, le=1000, description="measured calibration; overrides the roller geometry"
+    )
+    glitch_s: float = Field(0.002, ge=0, le=0.05, description="edges closer than this are bounce")
+    zero_speed_timeout_s: float = Field(2.0, ge=0.2, le=10)
+
+    def effective_pulses_per_m(self) -> float:
+        if self.pulses_per_m is not None:
+            return self.pulses_per_m
+        return self.magnets / (math.pi * self.roller_diameter_m)
+
+
+ADS1115_FULL_SCALES_V = (6.144, 4.096, 2.048, 1.024, 0.512, 0.256)
+ADS1115_DATA_RATES_SPS = (8, 16, 32, 64, 128, 250, 475, 860)
+
+
+class RailsConfig(Section):
+    i2c_bus: int = Field(1, ge=0, le=31)
+    address: int = Field(0x48, ge=0x48, le=0x4B, description="ADS1115 ADDR pin: GND 0x48 .. SCL 0x4B")
+    left_channel: int = Field(0, ge=0, le=3)
+    right_channel: int = Field(1, ge=0, le=3)
+    full_scale_v: float = Field(4.096, description="PGA full-scale range")
+    data_rate_sps: int = Field(475)
+    # Linear map volts -> newtons per rail until `calibrate rails` measures it.
+    left_zero_v: float = Field(0.5, ge=-6.144, le=6.144)
+    left_n_per_v: float = Field(600.0, ge=-100000, le=100000)
+    right_zero_v: float = Field(0.5, ge=-6.144, le=6.144)
+    right_n_per_v: float = Field(600.0, ge=-100000, le=100000)
+
+    @model_validator(mode="after")
+    def _check(self) -> "RailsConfig":
+        if self.full_scale_v not in ADS1115_FULL_SCALES_V:
+            raise ValueError(f"full_scale_v must be one of {ADS1115_FULL_SCALES_V}")
+        if self.data_rate_sps not in ADS1115_DATA_RATES_SPS:
+            raise ValueError(f"data_rate_sps must be one of {ADS1115_DATA_RATES_SPS}")
+        if self.left_channel == self.right_channel:
+            raise ValueError("left_channel and right_channel must differ")
+        if self.left_n_per_v == 0 or self.right_n_per_v == 0:
+            raise ValueError("n_per_v must not be zero")
+        return self
+
+
+class InclineConfig(Section):
+    i2c_bus: int = Field(1, ge=0, le=31)
+    address: int = Field(0x53, description="ADXL345: 0x53 with SDO/ALT low, 0x1D with it high")
+    forward_axis: Literal["x", "-x", "y", "-y"] = Field(
+        "x", description="the accelerometer axis that points to the front of the deck"
+    )
+    zero_deg: float = Field(0.0, ge=-30, le=30, description="deck pitch read on a flat deck")
+    span: float = Field(1.0, ge=0.5, le=2.0, description="grade correction from a known incline")
+    smoothing_s: float = Field(0.5, ge=0, le=5, description="low-pass time constant for footstrike vibration")
+
+    @model_validator(mode="after")
+    def _check(self) -> "InclineConfig":
+        if self.address not in (0x53, 0x1D):
+            raise ValueError("address must be 0x53 (SDO low) or 0x1D (SDO high)")
+        return self
+
+
+class BuzzerConfig(Section):
+    gpio: int = Field(18, ge=0, le=53)
+    active_high: bool = True
+
+
+class ConsoleConfig(Section):
+    port: str = Field("/dev/serial0", min_length=1)
+    baud: int = Field(115200, ge=1200, le=1000000)
+
+
+class WebConfig(Section):
+    host: str = Field("0.0.0.0", min_length=1)
+    port: int = Field(8080, ge=1, le=65535)
+
+
+class RiderConfig(Section):
+    body_mass_kg: float | None = Field(None, ge=20, le=300)
+
+
+class RailLeanRule(Section):
+    force_n: float = Field(80, gt=0, le=2000)
+    body_fraction: float = Field(0.10, gt=0, le=1, description="used instead of force_n when body_mass_kg is set")
+    hold_s: float = Field(5, gt=0, le=600)
+    release_n: float = Field(50, ge=0, le=2000)
+    release_s: float = Field(2, gt=0, le=60)
+    session_grace_s: float = Field(30, ge=0, le=600)
+
+
+class RailHoldRule(Section):
+    force_n: float = Field(5, gt=0, le=2000)
+    hold_s: float = Field(60, gt=0, le=3600)
+    release_s: float = Field(2, gt=0, le=60)
+
+
+class SteepInclineRule(Section):
+    grade_pct: float = Field(10, gt=0, le=45)
+    hold_s: float = Field(900, gt=0, le=7200)
+    dip_pct: float = Field(9, gt=0, le=45, description="a streak survives dips down to this grade")
+    very_steep_pct: float = Field(15, gt=0, le=45)
+    very_steep_hold_s: float = Field(300, gt=0, le=7200)
+    very_steep_dip_pct: float = Field(14, gt=0, le=45)
+    release_pct: float = Field(9, gt=0, le=45)
+    release_s: float = Field(2, gt=0, le=60)
+
+
+class SpeedJumpRule(Section):
+    rise_kmh: float = Field(2.5, gt=0, le=30)
+    within_s: float = Field(3, gt=0, le=60)
+    min_gap_s: float = Field(10, ge=0, le=600)
+
+
+class NoWarmupRule(Section):
+    window_s: float = Field(300, gt=0, le=3600)
+    max_kmh: float = Field(6.5, gt=0, le=30)
+    max_incline_pct: float = Field(4, ge=-5, le=45)
+
+
+class AbruptStopRule(Section):
+    stop_kmh: float = Field(0.5, gt=0, le=30)
+    from_kmh: float = Field(6, gt=0, le=30)
+    lookback_s: float = Field(180, gt=0, le=3600)
+
+
+class SensorFaultRule(Section):
+    fault_s: float = Field(0.5, gt=0, le=60)
+    recover_s: float = Field(2, gt=0, le=60)
+    speed_kmh_min: float = 0
+    speed_kmh_max: float = Field(30, gt=0)
+    incline_pct_min: float = -5
+    incline_pct_max: float = 45
+    rail_n_min: float = -20
+    rail_n_max: float = 2000
+
+
+class RulesConfig(Section):
+    min_duration_s: float = Field(0.2, ge=0, le=5, description="conditions shorter than this are noise")
+    session_start_kmh: float = Field(0.5, gt=0, le=10)
+    session_end_s: float = Field(60, gt=0, le=3600)
+    rail_lean: RailLeanRule = RailLeanRule()
+    rail_hold: RailHoldRule = RailHoldRule()
+    steep_incline: SteepInclineRule = SteepInclineRule()
+    speed_jump: SpeedJumpRule = SpeedJumpRule()
+    no_warmup: NoWarmupRule = NoWarmupRule()
+    abrupt_stop: AbruptStopRule = AbruptStopRule()
+    sensor_fault: SensorFaultRule = SensorFaultRule()
+
+
+class ActionsConfig(Section):
+    nudge_repeat_s: float = Field(60, ge=5, le=3600, description="a nudge repeats at most this often per kind")
+    ramp_after_s: float = Field(300, ge=0, le=7200, description="steep_incline unanswered this long -> ramp down")
+    ramp_to_pct: float = Field(5, ge=0, le=45)
+    ramp_rate_pct_s: float = Field(0.5, gt=0, le=1.0)
+
+
+class SimConfig(Section):
+    scenario: str = Field("default", min_length=1, description="a bundled scenario name or a path")
+    speedup: float = Field(1.0, gt=0, le=100, description="scenario time runs this many times faster")
+    noise: bool = Field(True, description="sensor noise and footstrike ripple")
+
+
+class Config(Section):
+    units: Literal["km/h", "mph"] = "km/h"
+    demo: bool = Field(False, description="shortened rule timings: the page says so")
+    sampling: SamplingConfig = SamplingConfig()
+    belt: BeltConfig = BeltConfig()
+    rails: RailsConfig = RailsConfig()
+    incline: InclineConfig = InclineConfig()
+    buzzer: BuzzerConfig = BuzzerConfig()
+    console: ConsoleConfig = ConsoleConfig()
+    web: WebConfig = WebConfig()
+    rider: RiderConfig = RiderConfig()
+    rules: RulesConfig = RulesConfig()
+    actions: ActionsConfig = ActionsConfig()
+    sim: SimConfig = SimConfig()
+
+    @model_validator(mode="after")
+    def _check_gpio(self) -> "Config":
+        if self.belt.gpio == self.buzzer.gpio:
+            raise ValueError(f"belt.gpio and buzzer.gpio are both {self.belt.gpio}")
+        return self
+
+
+def load_config(path: str | Path | None) -> Config:
+    """The configuration from `path`, or the built-in defaults when `path` is None."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, text, source)) from None
+
+
+def describe_validation_error(exc: ValidationError, text: str, source: str) -> str:
+    """One line for the first problem pydantic found: file, line, dotted key, reason."""
+    err = exc.errors()[0]
+    keys = [str(part) for part in err["loc"] if not isinstance(part, int)]
+    key = ".".join(keys) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        reason = "unknown key"
+    else:
+        reason = err["msg"].removeprefix("Value error, ")
+        if "input" in err and err["type"] != "missing" and not isinstance(err["input"], dict):
+            reason += f" (got {err['input']!r})"
+    line = find_key_line(text, keys)
+    where = f"{source}:{line}" if line else source
+    return f"{where}: {key}: {reason}"
+
+
+_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- ]+?)\s*\]\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
+
+
+def find_key_line(text: str, keys: list[str]) -> int | None:
+    """The 1-based line where the dotted key `keys` is set, found by a plain scan.
+
+    tomllib does not report positions, so this is a best effort for the usual layout
+    (`[table]` headers, then `key = value`). None when the key is not written as such.
+    """
+    if not keys:
+        return None
+    table: list[str] = []
+    table_line = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _TABLE.match(line)
+        if header:
+            table = [part.strip() for part in header.group(1).split(".")]
+            if table == keys:
+                table_line = number
+            continue
+        key = _KEY.match(line)
+        if key and table + [key.group(1)] == keys:
+            return number
+    return table_line

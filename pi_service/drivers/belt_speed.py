@@ -1,0 +1,66 @@
+"""Belt speed from a Hall or reed sensor on the front roller, read through a gpiozero pin.
+
+Speed comes from the *timestamps* the pin factory attaches to each edge (on a Pi, the
+kernel's edge time via lgpio), never from when Python ran the callback, so a busy
+interpreter does not bend the reading. Edges closer together than the glitch time are
+contact bounce and are dropped. Speed is averaged over one roller revolution (the last
+`magnets` intervals) so unevenly spaced magnets do not make it ripple. When pulses stop,
+the reading falls off as the distance of one pulse over the time since the last one, and
+is zero after the timeout.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class BeltSpeedSensor:
+    def __init__(self, pin_factory, gpio: int, pulses_per_m: float, magnets: int = 1,
+                 pull_up: bool = True, glitch_s: float = 0.002, zero_speed_timeout_s: float = 2.0):
+        if pulses_per_m <= 0:
+            raise ValueError("pulses_per_m must be positive")
+        self.factory = pin_factory
+        self.metres_per_pulse = 1.0 / pulses_per_m
+        self.glitch_s = glitch_s
+        self.zero_speed_timeout_s = zero_speed_timeout_s
+        self.pulses = 0
+        self.glitches = 0
+        # Appends from the pin's callback thread, reads from the sampling loop: a deque's
+        # append and copy are atomic, so no lock is needed.
+        self._edges: deque[float] = deque(maxlen=magnets + 1)
+        self._pin = pin_factory.pin(gpio)
+        self._pin.function = "input"
+        self._pin.pull = "up" if pull_up else "down"
+        # A magnet arriving pulls an open-collector Hall sensor (or closes a reed switch) to
+        # the inactive level of the pull: falling with a pull-up, rising with a pull-down.
+        self._pin.edges = "falling" if pull_up else "rising"
+        self._pin.when_changed = self._on_edge
+
+    def _on_edge(self, ticks: float, state: bool) -> None:
+        if self._edges and self.factory.ticks_diff(ticks, self._edges[-1]) < self.glitch_s:
+            self.glitches += 1
+            return
+        self._edges.append(ticks)
+        self.pulses += 1
+
+    def speed_mps(self, now_ticks: float | None = None) -> float:
+        """Belt speed in m/s at `now_ticks` (the pin factory's clock; defaults to its now)."""
+        edges = tuple(self._edges)
+        if len(edges) < 2:
+            return 0.0
+        now = self.factory.ticks() if now_ticks is None else now_ticks
+        since_last = self.factory.ticks_diff(now, edges[-1])
+        if since_last > self.zero_speed_timeout_s:
+            return 0.0
+        span = self.factory.ticks_diff(edges[-1], edges[0])
+        if span <= 0:
+            return 0.0
+        measured = (len(edges) - 1) * self.metres_per_pulse / span
+        # No pulse for longer than one pulse takes at the measured speed: the belt is
+        # slowing at least this much.
+        bound = self.metres_per_pulse / since_last if since_last > 0 else measured
+        return min(measured, bound)
+
+    def close(self) -> None:
+        self._pin.when_changed = None
+        self._pin.close()

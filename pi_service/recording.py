@@ -1,0 +1,84 @@
+"""Recordings: calibrated samples as CSV in the format of spec 5.3.
+
+`t_s,speed_mps,incline_pct,rail_left_n,rail_right_n`, one row per sample, an empty field
+for a channel with no valid value. The writer never blocks the sampling loop: the loop
+appends rows to a list, and a thread swaps the list out and writes it twice a second.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from pi_service.core.sample import Sample
+from pi_service.errors import CompanionError
+
+HEADER = "t_s,speed_mps,incline_pct,rail_left_n,rail_right_n"
+FLUSH_EVERY_S = 0.5
+MAX_BACKLOG = 500 * 60  # a minute at the highest rate; beyond it the disk is not keeping up
+
+
+def _field(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def format_row(sample: Sample) -> str:
+    return ",".join((f"{sample.t:.4f}", _field(sample.speed_mps, 4), _field(sample.incline_pct, 3),
+                     _field(sample.rail_left_n, 2), _field(sample.rail_right_n, 2)))
+
+
+def create_recording(path: str | Path) -> None:
+    """Create the file with its header, so a bad path fails before the daemon starts."""
+    try:
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(HEADER + "\n")
+    except OSError as exc:
+        raise CompanionError(f"{path}: cannot write the recording: {exc.strerror}") from None
+
+
+class RecordingWriter:
+    """Appends samples to a recording created by `create_recording`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.dropped = 0
+        self.error: str | None = None
+        self._rows: list[Sample] = []
+        self._stop = threading.Event()
+        self._file = open(self.path, "a", encoding="utf-8")
+        self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
+        self._thread.start()
+
+    def add(self, sample: Sample) -> None:
+        """Queue one sample (called from the sampling loop: a list append, no I/O)."""
+        if len(self._rows) >= MAX_BACKLOG:
+            self.dropped += 1
+            return
+        self._rows.append(sample)
+
+    def _write_batch(self) -> None:
+        rows, self._rows = self._rows, []  # a swap the GIL makes atomic
+        if not rows:
+            return
+        try:
+            self._file.write("".join(format_row(row) + "\n" for row in rows))
+            self._file.flush()
+            self.error = None
+        except OSError as exc:
+            self.dropped += len(rows)
+            self.error = f"recording to {self.path}: {exc.strerror}"
+
+    def _run(self) -> None:
+        while not self._stop.wait(FLUSH_EVERY_S):
+            self._write_batch()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self._write_batch()
+        try:
+            os.fsync(self._file.fileno())
+        except OSError:
+            pass
+        self._file.close()

@@ -1,0 +1,1 @@
+"""The sampling loop: reads every sensor at a fixed rate in its own process and publishes snapshots."""

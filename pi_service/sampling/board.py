@@ -1,0 +1,58 @@
+"""The snapshot board: the sampling process writes its latest snapshot, the web process reads it.
+
+Shared memory with a sequence lock, so the writer never waits for a reader: it bumps
+the sequence to odd, writes, bumps it to even. A reader copies the bytes and keeps them
+only if the sequence was even and unchanged around the copy and the payload's CRC
+matches (the CRC also guards against weakly ordered memory on ARM).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import struct
+import zlib
+
+_HEADER = struct.Struct("<QII")  # sequence, payload length, payload CRC-32
+SIZE = 64 * 1024
+
+
+class SnapshotBoard:
+    def __init__(self, ctx=None, size: int = SIZE, buffer=None):
+        ctx = ctx or multiprocessing.get_context("spawn")
+        self.size = size
+        self.buffer = buffer if buffer is not None else ctx.RawArray("B", size)
+        self._view = memoryview(self.buffer).cast("B")
+        self._sequence = 0
+
+    def __getstate__(self):
+        return {"size": self.size, "buffer": self.buffer}
+
+    def __setstate__(self, state):
+        self.__init__(size=state["size"], buffer=state["buffer"])
+
+    def publish(self, snapshot: dict) -> None:
+        payload = json.dumps(snapshot, separators=(",", ":")).encode()
+        if len(payload) > self.size - _HEADER.size:
+            raise ValueError(f"snapshot of {len(payload)} bytes does not fit the board")
+        view = self._view
+        self._sequence += 1
+        _HEADER.pack_into(view, 0, self._sequence, 0, 0)  # odd: writing
+        view[_HEADER.size:_HEADER.size + len(payload)] = payload
+        self._sequence += 1
+        _HEADER.pack_into(view, 0, self._sequence, len(payload), zlib.crc32(payload))
+
+    def read(self, attempts: int = 50) -> dict | None:
+        """The latest snapshot, or None if nothing has been published yet."""
+        view = self._view
+        for _ in range(attempts):
+            sequence, length, crc = _HEADER.unpack_from(view, 0)
+            if sequence == 0:
+                return None
+            if sequence % 2:
+                continue
+            payload = bytes(view[_HEADER.size:_HEADER.size + length])
+            again, _, _ = _HEADER.unpack_from(view, 0)
+            if again == sequence and zlib.crc32(payload) == crc:
+                return json.loads(payload)
+        return None

@@ -1,0 +1,189 @@
+"""All the treadmill's sensors read once per tick into one Sample, with faults instead of exceptions.
+
+A device that fails is left alone for a back-off (50 ms, doubling to 1 s) so a dead
+bus cannot cost a transfer timeout every tick, then tried again and re-initialised:
+it recovers on its own. The ADS1115's two rails are read pipelined, one channel per
+tick: each tick collects the conversion started on the previous tick and starts the
+other channel, so the loop never waits for a conversion.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from pi_service.config import Config
+from pi_service.core.sample import Sample
+from pi_service.drivers.ads1115 import ADS1115
+from pi_service.drivers.adxl345 import ADXL345, grade_pct, output_rate_hz, pitch_deg
+from pi_service.drivers.belt_speed import BeltSpeedSensor
+from pi_service.drivers.i2c import I2CDevice
+from pi_service.errors import HardwareError
+
+BACKOFF_FIRST_S = 0.05
+BACKOFF_MAX_S = 1.0
+GRAVITY_PLAUSIBLE_MPS2 = (4.9, 14.7)  # 0.5 g .. 1.5 g: anything else is not a chip at rest on a deck
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    channel: str
+    device: str
+    reason: str
+    since_t: float
+
+
+class DeviceGuard:
+    """Whether a device may be used now, and its fault while it may not."""
+
+    def __init__(self, name: str, channels: tuple[str, ...]):
+        self.name = name
+        self.channels = channels
+        self.fault: str | None = None
+        self.since_t = 0.0
+        self.retry_t = 0.0
+        self.backoff_s = BACKOFF_FIRST_S
+        self.needs_init = True
+
+    def ready(self, t: float) -> bool:
+        return self.fault is None or t >= self.retry_t
+
+    def failed(self, t: float, reason: str) -> None:
+        if self.fault is None:
+            self.since_t = t
+            self.backoff_s = BACKOFF_FIRST_S
+        else:
+            self.backoff_s = min(BACKOFF_MAX_S, self.backoff_s * 2)
+        self.fault = reason
+        self.retry_t = t + self.backoff_s
+        self.needs_init = True
+
+    def succeeded(self) -> None:
+        self.fault = None
+
+
+class LowPass:
+    """First-order low-pass with time constant `tau_s`, for samples at uneven intervals."""
+
+    def __init__(self, tau_s: float):
+        self.tau_s = tau_s
+        self.value: float | None = None
+        self._t: float | None = None
+
+    def update(self, t: float, x: float) -> float:
+        if self.value is None or self.tau_s <= 0 or self._t is None:
+            self.value = x
+        else:
+            alpha = 1.0 - math.exp(-(t - self._t) / self.tau_s)
+            self.value += alpha * (x - self.value)
+        self._t = t
+        return self.value
+
+    def reset(self) -> None:
+        self.value = None
+        self._t = None
+
+
+class Sensors:
+    def __init__(self, config: Config, open_bus: Callable[[int], object], pin_factory):
+        self.config = config
+        rails, incline, belt = config.rails, config.incline, config.belt
+        self.belt = BeltSpeedSensor(pin_factory, belt.gpio, belt.effective_pulses_per_m(), belt.magnets,
+                                    belt.pull_up, belt.glitch_s, belt.zero_speed_timeout_s)
+        self._open_bus = open_bus
+        self._buses: dict[int, object] = {}
+        self.rails_device = I2CDevice(None, rails.address, "ADS1115")
+        self.rails_adc = ADS1115(self.rails_device, rails.full_scale_v, rails.data_rate_sps)
+        self.incline_device = I2CDevice(None, incline.address, "ADXL345")
+        self.accelerometer = ADXL345(self.incline_device)
+        self.rails_guard = DeviceGuard("ADS1115", ("rail_left", "rail_right"))
+        self.incline_guard = DeviceGuard("ADXL345", ("incline",))
+        self._rail_channels = (rails.left_channel, rails.right_channel)
+        self._rail_maps = ((rails.left_zero_v, rails.left_n_per_v), (rails.right_zero_v, rails.right_n_per_v))
+        self._rail_values: list[float | None] = [None, None]
+        self._rail_pending: int | None = None  # index (0 left, 1 right) of the conversion under way
+        self._rail_waits = 0
+        self._incline_filter = LowPass(incline.smoothing_s)
+        self._accel_rate = output_rate_hz(config.sampling.rate_hz)
+
+    def _bus_for(self, number: int):
+        if number not in self._buses:
+            self._buses[number] = self._open_bus(number)
+        return self._buses[number]
+
+    def read(self, t: float) -> Sample:
+        """Every channel at clock time `t` (the monotonic clock, which is also the pin factory's ticks)."""
+        left, right = self._read_rails(t)
+        return Sample(t, self.belt.speed_mps(t), self._read_incline(t), left, right)
+
+    def faults(self) -> list[Fault]:
+        return [Fault(channel, guard.name, guard.fault, guard.since_t)
+                for guard in (self.rails_guard, self.incline_guard) if guard.fault is not None
+                for channel in guard.channels]
+
+    def device_errors(self) -> dict[str, int]:
+        return {"ADS1115": self.rails_device.errors, "ADXL345": self.incline_device.errors}
+
+    def _read_rails(self, t: float) -> tuple[float | None, float | None]:
+        guard = self.rails_guard
+        if not guard.ready(t):
+            return None, None
+        try:
+            if guard.needs_init:
+                self.rails_device.bus = self._bus_for(self.config.rails.i2c_bus)
+                self.rails_adc.probe()
+                self._rail_pending = None
+                self._rail_values = [None, None]
+                guard.needs_init = False
+            pending = self._rail_pending
+            if pending is not None:
+                if self.rails_adc.conversion_ready():
+                    zero_v, n_per_v = self._rail_maps[pending]
+                    self._rail_values[pending] = (self.rails_adc.read_volts() - zero_v) * n_per_v
+                    self._rail_waits = 0
+                    pending = 1 - pending
+                else:
+                    # Its deadline is this tick; one more tick of grace, then it is a fault.
+                    self._rail_waits += 1
+                    if self._rail_waits > 1:
+                        self._rail_waits = 0
+                        raise HardwareError("conversion not ready within two sample periods")
+                    return tuple(self._rail_values)  # type: ignore[return-value]
+            else:
+                pending = 0
+            self.rails_adc.start_conversion(self._rail_channels[pending])
+            self._rail_pending = pending
+            guard.succeeded()
+        except (HardwareError, OSError) as exc:
+            guard.failed(t, str(exc))
+            self._rail_values = [None, None]
+            return None, None
+        return tuple(self._rail_values)  # type: ignore[return-value]
+
+    def _read_incline(self, t: float) -> float | None:
+        guard = self.incline_guard
+        if not guard.ready(t):
+            return None
+        cfg = self.config.incline
+        try:
+            if guard.needs_init:
+                self.incline_device.bus = self._bus_for(cfg.i2c_bus)
+                self.accelerometer.start(self._accel_rate)
+                self._incline_filter.reset()
+                guard.needs_init = False
+            acceleration = self.accelerometer.read_acceleration()
+            magnitude = math.sqrt(sum(a * a for a in acceleration))
+            if not GRAVITY_PLAUSIBLE_MPS2[0] <= magnitude <= GRAVITY_PLAUSIBLE_MPS2[1]:
+                raise HardwareError(f"reads {magnitude / 9.80665:.2f} g, not about 1 g: chip reset or loose")
+            guard.succeeded()
+        except (HardwareError, OSError) as exc:
+            guard.failed(t, str(exc))
+            return None
+        grade = grade_pct(pitch_deg(acceleration, cfg.forward_axis), cfg.zero_deg, cfg.span)
+        return self._incline_filter.update(t, grade)
+
+    def close(self) -> None:
+        self.belt.close()
+        for bus in self._buses.values():
+            bus.close()

@@ -1,0 +1,109 @@
+"""Scenario files: what the simulated walker does, step by step.
+
+A scenario is TOML with optional `name`, `description` and `loop`, and an array of
+`[[step]]` tables. Each step lasts `duration_s` and sets the console's speed
+(`speed_kmh`), the incline the walker asks for (`incline_pct`) and the force of each
+hand on the rails (`rail_left_n`, `rail_right_n`); a value a step leaves out carries
+over from the step before. `note` says what the step shows.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pi_service.config import describe_validation_error
+from pi_service.errors import ConfigError
+
+
+class _Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    duration_s: float = Field(gt=0, le=86400)
+    speed_kmh: float | None = Field(None, ge=0, le=30)
+    incline_pct: float | None = Field(None, ge=-5, le=45)
+    rail_left_n: float | None = Field(None, ge=0, le=2000)
+    rail_right_n: float | None = Field(None, ge=0, le=2000)
+    note: str = ""
+
+
+class _ScenarioFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "scenario"
+    description: str = ""
+    loop: bool = False
+    step: list[_Step] = Field(min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    start_s: float
+    duration_s: float
+    speed_kmh: float
+    incline_pct: float
+    rail_left_n: float
+    rail_right_n: float
+    note: str
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    loop: bool
+    steps: tuple[Step, ...]
+
+    @property
+    def duration_s(self) -> float:
+        last = self.steps[-1]
+        return last.start_s + last.duration_s
+
+    def step_at(self, t: float) -> Step:
+        """The step in force `t` seconds into the scenario (the last one holds after the end)."""
+        if self.loop and t >= 0:
+            t %= self.duration_s
+        for step in self.steps:
+            if t < step.start_s + step.duration_s:
+                return step
+        return self.steps[-1]
+
+
+def parse_scenario(text: str, source: str) -> Scenario:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        parsed = _ScenarioFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, text, source)) from None
+    steps, start = [], 0.0
+    carried = {"speed_kmh": 0.0, "incline_pct": 0.0, "rail_left_n": 0.0, "rail_right_n": 0.0}
+    for raw in parsed.step:
+        for key in carried:
+            value = getattr(raw, key)
+            if value is not None:
+                carried[key] = value
+        steps.append(Step(start, raw.duration_s, note=raw.note, **carried))
+        start += raw.duration_s
+    return Scenario(parsed.name, parsed.description, parsed.loop, tuple(steps))
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    """A bundled scenario by name (`default`), or a scenario file by path."""
+    bundled = resources.files("pi_service.sim") / "scenarios" / f"{name_or_path}.toml"
+    if "/" not in name_or_path and not name_or_path.endswith(".toml") and bundled.is_file():
+        return parse_scenario(bundled.read_text(encoding="utf-8"), f"scenario {name_or_path}")
+    path = Path(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        names = sorted(p.name.removesuffix(".toml") for p in (resources.files("pi_service.sim") / "scenarios").iterdir()
+                       if p.name.endswith(".toml"))
+        raise ConfigError(f"{path}: no such scenario file (bundled scenarios: {', '.join(names)})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    return parse_scenario(text, str(path))

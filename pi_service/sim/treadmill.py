@@ -1,0 +1,74 @@
+"""The whole virtual treadmill: the world, its I2C buses and devices, its GPIO pins, its roller.
+
+The drivers get `open_bus(number)` and `pin_factory` from here instead of from smbus2
+and lgpio; nothing above them knows the difference.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from pi_service.config import Config
+from pi_service.sim.ads1115_model import ADS1115Model
+from pi_service.sim.adxl345_model import ADXL345Model, gravity_on_deck
+from pi_service.sim.i2c_bus import SimI2CBus
+from pi_service.sim.pins import sim_pin_factory
+from pi_service.sim.roller import Roller
+from pi_service.sim.scenario import Scenario, load_scenario
+from pi_service.sim.world import World
+
+
+class VirtualTreadmill:
+    def __init__(self, config: Config, scenario: Scenario | None = None, speedup: float | None = None,
+                 noise: bool | None = None, clock: Callable[[], float] = time.monotonic, seed: int | None = None):
+        self.config = config
+        self.clock = clock
+        self.scenario = scenario or load_scenario(config.sim.scenario)
+        self.world = World(self.scenario, clock, config.sim.speedup if speedup is None else speedup,
+                           config.sim.noise if noise is None else noise, seed)
+        self.buses: dict[int, SimI2CBus] = {}
+        rails = config.rails
+        # The rail sensors behave as the config's calibration says, so the demo reads true.
+        self._rail_sensor = {rails.left_channel: (rails.left_zero_v, rails.left_n_per_v, 0),
+                             rails.right_channel: (rails.right_zero_v, rails.right_n_per_v, 1)}
+        self.rails_adc = ADS1115Model(self._ain_volts, clock)
+        self._bus(rails.i2c_bus).attach(rails.address, self.rails_adc)
+        self.accelerometer = ADXL345Model(self._acceleration)
+        self._bus(config.incline.i2c_bus).attach(config.incline.address, self.accelerometer)
+        self.pin_factory = sim_pin_factory()
+        belt = config.belt
+        self.belt_pin = self.pin_factory.pin(belt.gpio)
+        self.roller = Roller(self.belt_pin, self.world.belt_speed_mps, belt.magnets, belt.roller_diameter_m,
+                             active_low=belt.pull_up, clock=clock)
+        self.buzzer_pin = self.pin_factory.pin(config.buzzer.gpio)
+
+    def _bus(self, number: int) -> SimI2CBus:
+        if number not in self.buses:
+            self.buses[number] = SimI2CBus(number, self.clock)
+        return self.buses[number]
+
+    def open_bus(self, number: int) -> SimI2CBus:
+        """What `smbus2.SMBus(number)` is on a Pi; a bus nothing is wired to has no devices."""
+        return self._bus(number)
+
+    def _ain_volts(self, ain: int, t: float) -> float:
+        if ain not in self._rail_sensor:
+            return 0.0
+        zero_v, n_per_v, side = self._rail_sensor[ain]
+        return zero_v + self.world.rail_forces_n(t)[side] / n_per_v
+
+    def _acceleration(self) -> tuple[float, float, float]:
+        x, y, z = gravity_on_deck(self.world.deck_pitch_deg(), self.config.incline.forward_axis)
+        return x, y, z + self.world.deck_vibration_mps2()
+
+    def start(self) -> None:
+        self.roller.start()
+
+    def stop(self) -> None:
+        self.roller.stop()
+
+    def describe(self) -> dict:
+        state = self.world.state_at()
+        return {"scenario": self.scenario.name, "step": state.step.note, "scenario_t": round(state.scenario_t, 2),
+                "speedup": self.world.speedup}
