@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import time
 
 import uvicorn
 
 from pi_service.config import Config
+from pi_service.errors import CompanionError
 from pi_service.recording import create_recording
 from pi_service.sampling.process import SamplerProcess, SamplerThread
 from pi_service.sampling.sampler import SamplerOptions
@@ -30,7 +32,26 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything starts so a busy port is a clear error."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CompanionError(f"--host {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise CompanionError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+    sock.listen(128)
+    return sock
+
+
 def run_daemon(config: Config, options: SamplerOptions, host: str, port: int) -> None:
+    sock = bind(host, port)
     if options.record:
         create_recording(options.record)
     started = time.monotonic()
@@ -47,9 +68,8 @@ def run_daemon(config: Config, options: SamplerOptions, host: str, port: int) ->
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         mode = "virtual treadmill" if options.sim else "hardware"
         log.info("serving http://%s:%d (%s%s)", shown, port, mode, ", demo timings" if config.demo else "")
-        server.run()
-        if not server.started:
-            raise OSError(f"could not serve on {host}:{port} (is the port in use?)")
+        server.run(sockets=[sock])
     finally:
         sampler.stop()
+        sock.close()
         log.info("stopped")

@@ -251,37 +251,43 @@ def parse_config(text: str, source: str) -> Config:
 def describe_validation_error(exc: ValidationError, text: str, source: str) -> str:
     """One line for the first problem pydantic found: file, line, dotted key, reason."""
     err = exc.errors()[0]
-    keys = [str(part) for part in err["loc"] if not isinstance(part, int)]
-    key = ".".join(keys) or "(top level)"
+    loc = [str(part) for part in err["loc"]]
+    key = ".".join(str(part) for part in err["loc"] if not isinstance(part, int)) or "(top level)"
     if err["type"] == "extra_forbidden":
         reason = "unknown key"
     else:
         reason = err["msg"].removeprefix("Value error, ")
         if "input" in err and err["type"] != "missing" and not isinstance(err["input"], dict):
             reason += f" (got {err['input']!r})"
-    line = find_key_line(text, keys)
+    line = find_key_line(text, loc)
     where = f"{source}:{line}" if line else source
     return f"{where}: {key}: {reason}"
 
 
-_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- ]+?)\s*\]\s*(#.*)?$")
+_TABLE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\- ]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
 
 
 def find_key_line(text: str, keys: list[str]) -> int | None:
-    """The 1-based line where the dotted key `keys` is set, found by a plain scan.
+    """The 1-based line where the key path `keys` is set, found by a plain scan.
 
     tomllib does not report positions, so this is a best effort for the usual layout
-    (`[table]` headers, then `key = value`). None when the key is not written as such.
+    (`[table]` and `[[array]]` headers, then `key = value`); an array element's index is
+    part of the path, as pydantic reports it. None when the key is not written as such.
     """
     if not keys:
         return None
     table: list[str] = []
     table_line = None
+    arrays: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         header = _TABLE.match(line)
         if header:
-            table = [part.strip() for part in header.group(1).split(".")]
+            table = [part.strip() for part in header.group(2).split(".")]
+            if header.group(1) == "[[":
+                name = ".".join(table)
+                arrays[name] = arrays.get(name, -1) + 1
+                table = table + [str(arrays[name])]
             if table == keys:
                 table_line = number
             continue

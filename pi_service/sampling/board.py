@@ -13,7 +13,9 @@ import multiprocessing
 import struct
 import zlib
 
-_HEADER = struct.Struct("<QII")  # sequence, payload length, payload CRC-32
+_SEQUENCE = struct.Struct("<Q")
+_CHECK = struct.Struct("<II")  # payload length, payload CRC-32, right after the sequence
+_HEADER_SIZE = _SEQUENCE.size + _CHECK.size
 SIZE = 64 * 1024
 
 
@@ -33,26 +35,31 @@ class SnapshotBoard:
 
     def publish(self, snapshot: dict) -> None:
         payload = json.dumps(snapshot, separators=(",", ":")).encode()
-        if len(payload) > self.size - _HEADER.size:
+        if len(payload) > self.size - _HEADER_SIZE:
             raise ValueError(f"snapshot of {len(payload)} bytes does not fit the board")
         view = self._view
         self._sequence += 1
-        _HEADER.pack_into(view, 0, self._sequence, 0, 0)  # odd: writing
-        view[_HEADER.size:_HEADER.size + len(payload)] = payload
+        _SEQUENCE.pack_into(view, 0, self._sequence)  # odd: writing
+        view[_HEADER_SIZE:_HEADER_SIZE + len(payload)] = payload
+        _CHECK.pack_into(view, _SEQUENCE.size, len(payload), zlib.crc32(payload))
         self._sequence += 1
-        _HEADER.pack_into(view, 0, self._sequence, len(payload), zlib.crc32(payload))
+        _SEQUENCE.pack_into(view, 0, self._sequence)  # even, and last: the snapshot is whole
 
     def read(self, attempts: int = 50) -> dict | None:
         """The latest snapshot, or None if nothing has been published yet."""
         view = self._view
         for _ in range(attempts):
-            sequence, length, crc = _HEADER.unpack_from(view, 0)
+            (sequence,) = _SEQUENCE.unpack_from(view, 0)
             if sequence == 0:
                 return None
             if sequence % 2:
                 continue
-            payload = bytes(view[_HEADER.size:_HEADER.size + length])
-            again, _, _ = _HEADER.unpack_from(view, 0)
-            if again == sequence and zlib.crc32(payload) == crc:
-                return json.loads(payload)
+            length, crc = _CHECK.unpack_from(view, _SEQUENCE.size)
+            payload = bytes(view[_HEADER_SIZE:_HEADER_SIZE + length])
+            (again,) = _SEQUENCE.unpack_from(view, 0)
+            if again == sequence and length and zlib.crc32(payload) == crc:
+                try:
+                    return json.loads(payload)
+                except ValueError:
+                    continue
         return None

@@ -1,0 +1,43 @@
+import pytest
+
+from pi_service.config import Config, parse_config
+
+
+class FakeClock:
+    """A monotonic clock that only moves when told; `sleep` moves it."""
+
+    def __init__(self, t: float = 1000.0):
+        self.t = t
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += max(0.0, seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def config() -> Config:
+    return Config()
+
+
+def make_config(toml: str) -> Config:
+    return parse_config(toml, "test.toml")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,95 @@
+import multiprocessing
+
+import pytest
+
+from pi_service.core.sample import Sample
+from pi_service.core.session import SessionTracker
+from pi_service.recording import HEADER, RecordingWriter, create_recording, format_row
+from pi_service.sampling.board import SnapshotBoard
+from pi_service.errors import CompanionError
+
+
+def test_board_returns_the_latest_snapshot_and_none_before_any():
+    board = SnapshotBoard()
+    assert board.read() is None
+    board.publish({"t": 1.0, "speed": 2})
+    board.publish({"t": 2.0, "speed": 3})
+    assert board.read() == {"t": 2.0, "speed": 3}
+
+
+def test_board_refuses_a_torn_payload():
+    board = SnapshotBoard()
+    board.publish({"t": 1.0})
+    board._view[20] ^= 0xFF  # corrupt one payload byte behind the writer's back
+    assert board.read(attempts=3) is None
+
+
+def _publish_many(board, count):
+    for i in range(count):
+        board.publish({"i": i, "pad": "x" * (i % 500)})
+
+
+def test_board_is_shared_with_another_process_without_torn_reads():
+    ctx = multiprocessing.get_context("spawn")
+    board = SnapshotBoard(ctx)
+    writer = ctx.Process(target=_publish_many, args=(board, 20000))
+    writer.start()
+    seen = []
+    while writer.is_alive():
+        snapshot = board.read()
+        if snapshot is not None:
+            assert snapshot["pad"] == "x" * (snapshot["i"] % 500)
+            seen.append(snapshot["i"])
+    writer.join()
+    assert board.read()["i"] == 19999
+    assert seen == sorted(seen)
+
+
+def sample(t, kmh):
+    return Sample(t, None if kmh is None else kmh / 3.6, 0.0, 0.0, 0.0)
+
+
+def test_session_starts_at_walking_speed_and_ends_after_a_minute_below():
+    tracker = SessionTracker(start_mps=0.5 / 3.6, end_s=60)
+    assert tracker.update(sample(0, 0)) is None and tracker.current is None
+    tracker.update(sample(1, 0.6))
+    assert tracker.current.started_t == 1
+    for t in range(2, 102):
+        tracker.update(sample(t, 3.6))  # 1 m/s for 100 s
+    assert tracker.current.distance_m == pytest.approx(100 + 0.5 * (0.6 + 3.6) / 3.6 - 0.6 / 3.6 * 0, rel=0.01)
+    ended = None
+    for t in range(102, 170):
+        ended = ended or tracker.update(sample(t, 0.2))
+    assert ended is not None
+    assert ended.ended_t == 102
+    assert ended.elapsed_s == 101
+    assert tracker.current is None
+
+
+def test_unknown_speed_neither_ends_a_session_nor_adds_distance():
+    tracker = SessionTracker(start_mps=0.5 / 3.6, end_s=60)
+    tracker.update(sample(0, 5))
+    for t in range(1, 200):
+        assert tracker.update(sample(t, None)) is None
+    assert tracker.current is not None
+    assert tracker.current.distance_m == 0
+
+
+def test_recording_rows_follow_the_spec_format(tmp_path):
+    assert HEADER == "t_s,speed_mps,incline_pct,rail_left_n,rail_right_n"
+    assert format_row(Sample(12.5, 1.25, 3.0, None, 40.0)) == "12.5000,1.2500,3.000,,40.00"
+    path = tmp_path / "run.csv"
+    create_recording(path)
+    writer = RecordingWriter(path)
+    for i in range(1000):
+        writer.add(Sample(i * 0.01, 1.0, 2.0, 3.0, None))
+    writer.close()
+    lines = path.read_text().splitlines()
+    assert lines[0] == HEADER
+    assert len(lines) == 1001
+    assert lines[-1] == "9.9900,1.0000,2.000,3.00,"
+
+
+def test_recording_to_an_unwritable_place_fails_before_start(tmp_path):
+    with pytest.raises(CompanionError, match="cannot write the recording"):
+        create_recording(tmp_path / "no-such-dir" / "run.csv")

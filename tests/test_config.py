@@ -1,0 +1,73 @@
+import math
+from pathlib import Path
+
+import pytest
+
+from pi_service.config import DEMO_CONFIG, Config, load_config, parse_config
+from pi_service.errors import ConfigError
+
+EXAMPLE = Path(__file__).parents[1] / "pi_service" / "config" / "example.toml"
+
+
+def test_no_file_means_the_documented_defaults():
+    config = load_config(None)
+    assert config.sampling.rate_hz == 100
+    assert config.belt.gpio == 17 and config.buzzer.gpio == 18
+    assert config.rails.address == 0x48 and config.incline.address == 0x53
+    assert config.console.port == "/dev/serial0"
+    assert config.web.port == 8080 and config.web.host == "0.0.0.0"
+    assert config.rules.rail_lean.force_n == 80 and config.rules.steep_incline.hold_s == 900
+
+
+def test_example_file_lists_exactly_the_built_in_defaults():
+    assert load_config(EXAMPLE) == Config()
+
+
+def test_demo_config_shortens_only_rule_timings_and_says_so():
+    demo = load_config(DEMO_CONFIG)
+    assert demo.demo is True
+    assert demo.rules.steep_incline.hold_s < Config().rules.steep_incline.hold_s
+    assert demo.rules.rail_lean == Config().rules.rail_lean
+    assert demo.web.host == "127.0.0.1"
+
+
+def test_pulses_per_metre_from_roller_geometry_unless_calibrated():
+    config = parse_config("[belt]\nmagnets = 4\nroller_diameter_m = 0.06\n", "t.toml")
+    assert config.belt.effective_pulses_per_m() == pytest.approx(4 / (math.pi * 0.06))
+    calibrated = parse_config("[belt]\npulses_per_m = 12.5\n", "t.toml")
+    assert calibrated.belt.effective_pulses_per_m() == 12.5
+
+
+@pytest.mark.parametrize("toml, expected", [
+    ("[rails]\nfoo = 1\n", "t.toml:2: rails.foo: unknown key"),
+    ("colour = 'red'\n", "t.toml:1: colour: unknown key"),
+    ("[sampling]\nrate_hz = 500\n", "t.toml:2: sampling.rate_hz: Input should be less than or equal to 200 (got 500)"),
+    ("[belt]\n# magnets\n\nmagnets = 0\n", "t.toml:4: belt.magnets: Input should be greater than or equal to 1 (got 0)"),
+    ("units = 'furlongs'\n", "t.toml:1: units: Input should be 'km/h' or 'mph' (got 'furlongs')"),
+    ("[rails]\ndata_rate_sps = 100\n", "t.toml:1: rails: data_rate_sps must be one of"),
+    ("[incline]\naddress = 0x68\n", "t.toml:1: incline: address must be 0x53 (SDO low) or 0x1D (SDO high)"),
+    ("[rules.rail_lean]\nhold_s = 'long'\n", "t.toml:2: rules.rail_lean.hold_s: Input should be a valid number"),
+    ("[buzzer]\ngpio = 17\n", "t.toml: (top level): belt.gpio and buzzer.gpio are both 17"),
+])
+def test_bad_values_are_one_line_naming_file_line_key_and_reason(toml, expected):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(toml, "t.toml")
+    message = str(caught.value)
+    assert message.startswith(expected)
+    assert "\n" not in message
+
+
+def test_broken_toml_names_the_line():
+    with pytest.raises(ConfigError, match=r"t.toml: not valid TOML: .*line 2"):
+        parse_config("[belt]\nmagnets = = 2\n", "t.toml")
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_config_is_immutable_once_loaded():
+    config = Config()
+    with pytest.raises(Exception):
+        config.sampling.rate_hz = 5  # type: ignore[misc]

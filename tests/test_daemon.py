@@ -1,0 +1,152 @@
+"""`treadmill-companion run --sim` as a user runs it: a real process, real HTTP, real signals."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).parents[1]
+
+
+def get(port, path, timeout=1.0):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def start(*args, port=None):
+    port = port or free_port()
+    process = subprocess.Popen([sys.executable, "-m", "pi_service", "run", "--sim", "--host", "127.0.0.1",
+                                "--port", str(port), *args], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    started = time.monotonic()
+    while time.monotonic() - started < 10:
+        try:
+            if get(port, "/healthz")[0] == 200:
+                return process, port, time.monotonic() - started
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        if process.poll() is not None:
+            raise AssertionError(f"daemon exited: {process.stderr.read()}")
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError("daemon not healthy within 10 s")
+
+
+def stop(process, sig=signal.SIGTERM):
+    started = time.monotonic()
+    process.send_signal(sig)
+    code = process.wait(timeout=5)
+    return code, time.monotonic() - started
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def test_sim_run_serves_live_readings_records_and_stops_on_sigterm(tmp_path):
+    recording = tmp_path / "run.csv"
+    process, port, ready_s = start("--speedup", "20", "--record", str(recording))
+    assert ready_s < 10
+    seen = {"speed_kmh": set(), "incline_pct": set(), "rail": set()}
+    end = time.monotonic() + 6  # 2 minutes of the default scenario
+    while time.monotonic() < end:
+        status, body = get(port, "/api/status")
+        assert status == 200
+        seen["speed_kmh"].add(body["speed_kmh"])
+        seen["incline_pct"].add(body["incline_pct"])
+        seen["rail"].add((body["rail_left_n"] or 0) + (body["rail_right_n"] or 0))
+        time.sleep(0.1)
+    assert len(seen["speed_kmh"]) > 10 and max(seen["speed_kmh"]) >= 3
+    assert max(seen["incline_pct"]) > 5  # the climb began
+    assert max(seen["rail"]) > 80  # the lean
+    loop = body["loop"]
+    assert loop["rate_hz"] == pytest.approx(100, abs=1)
+    assert loop["ticks"] > 500 and loop["late_p99_ms"] > 0
+    assert body["session"]["elapsed_s"] > 0 and body["faults"] == []
+    code, took = stop(process)
+    assert code == 0 and took < 2
+    assert children(process.pid) == []
+    rows = recording.read_text().splitlines()
+    assert rows[0] == "t_s,speed_mps,incline_pct,rail_left_n,rail_right_n"
+    assert len(rows) > 500
+    times = [float(row.split(",")[0]) for row in rows[1:]]
+    assert times == sorted(times)
+    assert all(len(row.split(",")) == 5 for row in rows[1:])
+
+
+def test_ctrl_c_stops_everything_within_two_seconds():
+    process, port, _ = start()
+    sampler = children(process.pid)
+    assert len(sampler) == 1
+    code, took = stop(process, signal.SIGINT)
+    assert took < 2 and code == 130
+    assert not Path(f"/proc/{sampler[0]}").exists()
+    assert "Traceback" not in process.stderr.read()
+
+
+def test_killed_sampling_process_is_restarted_and_health_recovers():
+    process, port, _ = start()
+    try:
+        (child,) = children(process.pid)
+        os.kill(child, signal.SIGKILL)
+        deadline = time.monotonic() + 1
+        while get(port, "/healthz")[0] == 200 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert get(port, "/healthz")[0] == 503
+        killed = time.monotonic()
+        while get(port, "/healthz")[0] != 200:
+            assert time.monotonic() - killed < 5
+            time.sleep(0.05)
+        assert get(port, "/api/status")[1]["loop"]["restarts"] == 1
+    finally:
+        stop(process)
+
+
+def test_sampling_process_does_not_outlive_a_killed_daemon():
+    process, _, _ = start()
+    (child,) = children(process.pid)
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 2
+    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "pi_service", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_busy_port_is_a_one_line_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("run", "--sim", "--host", "127.0.0.1", "--port", str(port))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"treadmill-companion: error: cannot serve on 127.0.0.1:{port}: Address already in use")
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,105 @@
+import time
+
+import pytest
+
+from pi_service.sampling.loop import FixedRateLoop
+from pi_service.sampling.stats import LoopStats
+
+
+def run_ticks(loop, n):
+    count = {"n": 0}
+    tick = loop.tick
+
+    def counted(t):
+        count["n"] += 1
+        tick(t)
+
+    loop.tick = counted
+    loop.run(lambda: count["n"] >= n)
+
+
+def test_deadlines_are_absolute_so_work_does_not_drift_the_rate(clock):
+    times = []
+
+    def tick(t):
+        times.append(t)
+        clock.advance(0.003)  # 3 ms of work in a 10 ms period
+
+    loop = FixedRateLoop(100, tick, clock=clock, sleep=clock.sleep)
+    run_ticks(loop, 1000)
+    assert times[-1] - times[0] == pytest.approx(999 * 0.01, abs=1e-9)
+    assert loop.stats.overruns == 0
+
+
+def test_naive_pacing_drifts_by_the_work_time(clock):
+    times = []
+
+    def tick(t):
+        times.append(t)
+        clock.advance(0.003)
+
+    loop = FixedRateLoop(100, tick, clock=clock, sleep=clock.sleep, pacing="naive")
+    run_ticks(loop, 101)
+    assert times[-1] - times[0] == pytest.approx(100 * 0.013, abs=1e-9)
+
+
+def test_overrun_is_counted_and_schedule_stays_on_its_grid(clock):
+    start = clock() + 0.01
+    times = []
+
+    def tick(t):
+        times.append(t)
+        if len(times) == 5:
+            clock.advance(0.035)  # one tick takes 3.5 periods
+
+    loop = FixedRateLoop(100, tick, clock=clock, sleep=clock.sleep)
+    run_ticks(loop, 10)
+    assert loop.stats.overruns == 1
+    assert loop.stats.missed_periods == 2  # deadlines at +5 and +6 periods are skipped
+    periods = [round((t - start) / 0.01, 6) for t in times[5:]]
+    # The long tick ends at 7.5 periods: the next runs at once, the rest are back on the grid.
+    assert periods == [7.5, 8, 9, 10, 11]
+
+
+def test_stats_report_percentiles_rate_and_max(clock):
+    stats = LoopStats(window_s=10)
+    t = 100.0
+    for i in range(3000):
+        stats.record_wake(t, 0.0002 if i % 50 else 0.004)  # 2 % at 4 ms
+        t += 0.005
+    figures = stats.figures
+    assert figures.rate_hz == pytest.approx(200)
+    assert figures.late_p50_ms == pytest.approx(0.2, rel=0.03)
+    assert figures.late_p99_ms == pytest.approx(4, rel=0.03)
+    assert figures.late_max_ms == pytest.approx(4.0)
+
+
+def test_stats_window_forgets_old_lateness():
+    stats = LoopStats(window_s=5)
+    t = 0.0
+    stats.record_wake(t, 0.050)
+    for _ in range(2000):
+        t += 0.005
+        stats.record_wake(t, 0.0001)
+    assert stats.figures.late_max_ms == pytest.approx(0.1)
+
+
+def test_stalled_seconds_count_as_seconds_without_ticks():
+    stats = LoopStats(window_s=10)
+    t = 0.5
+    for _ in range(1000):  # 5 s at 200 Hz
+        stats.record_wake(t, 0.0)
+        t += 0.005
+    t += 5.0  # stall of 5 s
+    for _ in range(400):
+        stats.record_wake(t, 0.0)
+        t += 0.005
+    assert stats.figures.rate_hz < 150
+
+
+def test_real_clock_loop_keeps_its_rate():
+    ticks = []
+    loop = FixedRateLoop(200, ticks.append)
+    deadline = time.monotonic() + 1.0
+    loop.run(lambda: time.monotonic() >= deadline)
+    assert len(ticks) == pytest.approx(200, abs=4)

@@ -1,0 +1,131 @@
+"""The sensor hub over the virtual treadmill: real drivers, simulated registers and pins."""
+
+import pytest
+
+from pi_service.config import Config
+from pi_service.sampling.sensors import BACKOFF_MAX_S, LowPass, Sensors
+from pi_service.sim.scenario import parse_scenario
+from pi_service.sim.treadmill import VirtualTreadmill
+from tests.conftest import make_config
+
+STEADY = """
+[[step]]
+duration_s = 1000
+speed_kmh = 6
+incline_pct = 8
+rail_left_n = 40
+rail_right_n = 25
+"""
+
+
+def hub(clock, config: Config | None = None, scenario: str = STEADY):
+    config = config or make_config("[incline]\nsmoothing_s = 0\n")
+    treadmill = VirtualTreadmill(config, parse_scenario(scenario, "s"), speedup=1, noise=False, clock=clock)
+    # The world starts where the scenario starts: settle it before reading.
+    treadmill.world.state_at(clock() + 60)
+    clock.advance(60)
+    return Sensors(config, treadmill.open_bus, treadmill.pin_factory), treadmill
+
+
+def tick(sensors, clock, n=1, period=0.01):
+    sample = None
+    for _ in range(n):
+        clock.advance(period)
+        sample = sensors.read(clock())
+    return sample
+
+
+def test_rails_and_incline_read_true_in_si_units(clock):
+    sensors, _ = hub(clock)
+    sample = tick(sensors, clock, 4)
+    assert sample.rail_left_n == pytest.approx(40, abs=0.1)
+    assert sample.rail_right_n == pytest.approx(25, abs=0.1)
+    assert sample.incline_pct == pytest.approx(8, abs=0.2)
+    assert sensors.faults() == []
+
+
+def test_rails_are_pipelined_one_conversion_per_tick_without_waiting(clock):
+    sensors, treadmill = hub(clock)
+    tick(sensors, clock, 10)
+    writes = treadmill.rails_adc.config_writes
+    channels = [(w >> 12) & 0b11 for w in writes]
+    assert channels[:6] == [0, 1, 0, 1, 0, 1]
+    assert len(writes) == 10  # one start per tick
+
+
+def test_nack_burst_raises_fault_and_device_recovers_by_itself(clock):
+    sensors, treadmill = hub(clock)
+    tick(sensors, clock, 4)
+    treadmill.buses[1].inject(0x48, "nack", duration_s=0.3)
+    sample = tick(sensors, clock)
+    assert sample.rail_left_n is None and sample.rail_right_n is None
+    faults = {f.channel: f for f in sensors.faults()}
+    assert set(faults) == {"rail_left", "rail_right"}
+    assert "NACK" in faults["rail_left"].reason
+    assert sample.incline_pct is not None  # the other device on the bus carries on
+    sample = tick(sensors, clock, 80)  # 0.8 s later, after back-off
+    assert sensors.faults() == []
+    assert sample.rail_left_n == pytest.approx(40, abs=0.1)
+    assert sensors.device_errors()["ADS1115"] >= 1
+
+
+def test_failed_device_is_not_retried_every_tick(clock):
+    sensors, treadmill = hub(clock)
+    tick(sensors, clock, 2)
+    bus = treadmill.buses[1]
+    bus.inject(0x48, "timeout")
+    bus.inject(0x53, "timeout")
+    before = bus.transfers
+    tick(sensors, clock, 100)  # 1 s
+    attempts = bus.transfers - before
+    # Back-off 50 ms doubling to 1 s: a handful of retries per device, two attempts each.
+    assert attempts <= 2 * 2 * 6
+
+
+def test_accelerometer_that_vanishes_is_reinitialised_when_it_returns(clock):
+    sensors, treadmill = hub(clock)
+    tick(sensors, clock, 2)
+    treadmill.buses[1].inject(0x53, "vanish", duration_s=0.2)
+    assert tick(sensors, clock).incline_pct is None
+    sample = tick(sensors, clock, 150)
+    # It came back from power-on (not measuring); the hub set it up again.
+    assert sample.incline_pct == pytest.approx(8, abs=0.2)
+    assert sensors.faults() == []
+
+
+def test_accelerometer_reading_no_gravity_is_a_fault_not_zero_grade(clock):
+    sensors, treadmill = hub(clock)
+    tick(sensors, clock, 2)
+    treadmill.accelerometer.registers[0x2D] = 0  # measurement stopped (brown-out)
+    sample = tick(sensors, clock)
+    assert sample.incline_pct is None
+    assert "not about 1 g" in sensors.faults()[0].reason
+
+
+def test_backoff_is_bounded():
+    assert BACKOFF_MAX_S <= 1.0
+
+
+def test_low_pass_follows_a_step_with_its_time_constant():
+    lp = LowPass(0.5)
+    lp.update(0.0, 0.0)
+    value = None
+    for k in range(1, 51):
+        value = lp.update(k * 0.01, 10.0)
+    assert value == pytest.approx(10 * (1 - 2.718281828 ** -1), rel=1e-3)
+
+
+def test_belt_speed_through_the_simulated_roller(clock):
+    import time
+
+    config = make_config("[incline]\nsmoothing_s = 0\n")
+    treadmill = VirtualTreadmill(config, parse_scenario(STEADY.replace("speed_kmh = 6", "speed_kmh = 9"), "s"),
+                                 noise=False)
+    treadmill.world.state_at(time.monotonic() + 30)  # already up to speed
+    sensors = Sensors(config, treadmill.open_bus, treadmill.pin_factory)
+    treadmill.start()
+    try:
+        time.sleep(0.6)
+        assert sensors.read(time.monotonic()).speed_mps == pytest.approx(9 / 3.6, rel=0.01)
+    finally:
+        treadmill.stop()

@@ -1,0 +1,89 @@
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pi_service.config import Config
+from pi_service.sampling.board import SnapshotBoard
+from pi_service.web.app import create_app
+
+
+class Source:
+    def __init__(self):
+        self.board = SnapshotBoard()
+        self.restarts = 0
+        self.running = True
+
+    def alive(self):
+        return self.running
+
+
+def snapshot(t=None, **overrides):
+    base = {
+        "t": time.monotonic() if t is None else t, "speed_mps": 2.5, "incline_pct": 3.5,
+        "rail_left_n": 12.0, "rail_right_n": None,
+        "session": {"started_t": 1.0, "elapsed_s": 65.0, "distance_m": 120.5}, "alerts": [],
+        "faults": [{"channel": "rail_right", "device": "ADS1115", "reason": "no acknowledge (NACK)",
+                    "since_t": time.monotonic() - 1.0}],
+        "loop": {"target_hz": 100.0, "rate_hz": 100.0, "late_p50_ms": 0.05, "late_p99_ms": 0.2,
+                 "late_max_ms": 0.5, "overruns": 0, "missed_periods": 0, "ticks": 1234, "work_max_ms": 0.8,
+                 "started_t": 0.0, "realtime": "SCHED_FIFO 50", "device_errors": {"ADS1115": 3, "ADXL345": 0},
+                 "belt_pulses": 10, "belt_glitches": 0, "recording_dropped": 0},
+        "sim": None,
+    }
+    base.update(overrides)
+    return base
+
+
+@pytest.fixture
+def source():
+    return Source()
+
+
+def client(source, toml_units="km/h"):
+    return TestClient(create_app(source, Config(units=toml_units)))
+
+
+def test_status_has_the_fields_the_spec_fixes(source):
+    source.board.publish(snapshot())
+    body = client(source).get("/api/status").json()
+    assert body["speed_kmh"] == 9.0
+    assert body["incline_pct"] == 3.5
+    assert body["rail_left_n"] == 12.0 and body["rail_right_n"] is None
+    assert body["session"] == {"elapsed_s": 65.0, "distance_m": 120.5}
+    assert body["alerts"] == []
+    assert body["faults"][0]["channel"] == "rail_right" and body["faults"][0]["for_s"] == pytest.approx(1, abs=0.2)
+    for key in ("rate_hz", "late_p99_ms", "late_max_ms", "overruns"):
+        assert key in body["loop"]
+    assert body["loop"]["device_errors"] == {"ADS1115": 3, "ADXL345": 0}
+
+
+def test_status_speed_in_mph_when_configured(source):
+    source.board.publish(snapshot())
+    body = client(source, "mph").get("/api/status").json()
+    assert body["units"] == "mph"
+    assert body["speed"] == pytest.approx(5.59, abs=0.01)
+    assert body["speed_kmh"] == 9.0
+
+
+def test_healthz_200_while_fresh_503_when_stale_dead_or_empty(source):
+    web = client(source)
+    assert web.get("/healthz").status_code == 503
+    source.board.publish(snapshot())
+    assert web.get("/healthz").status_code == 200
+    source.board.publish(snapshot(t=time.monotonic() - 2))
+    response = web.get("/healthz")
+    assert response.status_code == 503 and "old" in response.json()["reason"]
+    source.board.publish(snapshot())
+    source.running = False
+    assert web.get("/healthz").status_code == 503
+
+
+def test_status_before_first_snapshot_is_503_not_500(source):
+    assert client(source).get("/api/status").status_code == 503
+
+
+def test_openapi_describes_every_endpoint(source):
+    spec = client(source).get("/openapi.json").json()
+    assert {"/healthz", "/api/status"} <= set(spec["paths"])
+    assert "Status" in spec["components"]["schemas"]
