@@ -32,6 +32,12 @@ def die_with_parent() -> None:
 def enter_realtime(priority: int, cpu: int | None) -> str:
     """Set up the calling thread for the loop; returns a one-line description of what took.
 
+    Call it before the process starts its helper threads (pin callbacks, the buzzer,
+    the recorder, the simulated roller) with `priority - 1`, so they inherit a real-time
+    policy just below the loop's: a helper holding the interpreter lock must not be
+    pushed off the CPU by ordinary processes while the loop waits for that lock. Then
+    `loop_priority` lifts the loop's own thread above them.
+
     - timer slack 1 ns: the kernel otherwise lets a sleep run up to 50 us late to batch wake-ups;
     - a short GIL switch interval, so a helper thread in this process hands the
       interpreter back within 0.5 ms instead of 5 ms;
@@ -57,3 +63,12 @@ def enter_realtime(priority: int, cpu: int | None) -> str:
     else:
         notes.insert(0, "normal scheduling")
     return ", ".join(notes)
+
+
+def loop_priority(priority: int) -> None:
+    """Raise the calling thread (the loop) to `priority`, if it already runs SCHED_FIFO."""
+    try:
+        if os.sched_getscheduler(0) == os.SCHED_FIFO:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError:
+        pass

@@ -21,7 +21,7 @@ from pi_service.errors import HardwareError
 from pi_service.recording import RecordingWriter
 from pi_service.sampling.board import SnapshotBoard
 from pi_service.sampling.loop import FixedRateLoop
-from pi_service.sampling.realtime import enter_realtime
+from pi_service.sampling.realtime import enter_realtime, loop_priority
 from pi_service.sampling.sensors import Sensors
 from pi_service.sampling.stats import LoopStats
 from pi_service.units import kmh_to_mps
@@ -133,6 +133,10 @@ def open_hardware(config: Config, options: SamplerOptions):
 def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
                 should_stop: Callable[[], bool], on_ready: Callable[[str], None]) -> None:
     """Open the hardware, start the loop, call `on_ready`, and sample until `should_stop()`."""
+    priority = config.sampling.realtime_priority
+    realtime = "naive baseline thread" if options.pacing == "naive" else "normal scheduling"
+    if options.realtime and options.pacing == "deadline":
+        realtime = enter_realtime(max(0, priority - 1) if priority > 1 else priority, config.sampling.cpu)
     open_bus, pin_factory, treadmill = open_hardware(config, options)
     sensors = buzzer = recorder = None
     try:
@@ -142,9 +146,9 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
         if treadmill is not None:
             treadmill.start()
         stats = LoopStats()
-        realtime = "naive baseline thread" if options.pacing == "naive" else "normal scheduling"
-        if options.realtime and options.pacing == "deadline":
-            realtime = enter_realtime(config.sampling.realtime_priority, config.sampling.cpu)
+        if realtime.startswith("SCHED_FIFO"):
+            loop_priority(priority)
+            realtime = realtime.replace(f"SCHED_FIFO {priority - 1}", f"SCHED_FIFO {priority}", 1)
         sampler = Sampler(config, sensors, board, stats, recorder, treadmill, realtime)
         loop = FixedRateLoop(config.sampling.rate_hz, sampler.tick, stats, pacing=options.pacing)
         sampler.tick(time.monotonic())  # the first snapshot, before anyone waits for it
