@@ -103,3 +103,23 @@ def test_real_clock_loop_keeps_its_rate():
     deadline = time.monotonic() + 1.0
     loop.run(lambda: time.monotonic() >= deadline)
     assert len(ticks) == pytest.approx(200, abs=4)
+
+
+def test_realtime_setup_carries_on_when_not_asked_for_or_refused(monkeypatch):
+    import os
+
+    import sys
+
+    from pi_service.sampling import realtime
+
+    # Keep this test process as it was: no locked memory, the usual switch interval.
+    monkeypatch.setattr(realtime, "_mlockall", lambda: False)
+    monkeypatch.setattr(sys, "setswitchinterval", lambda seconds: None)
+    assert realtime.enter_realtime(0, None).startswith("normal scheduling")
+
+    def refuse(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    note = realtime.enter_realtime(50, None)
+    assert note.startswith("normal scheduling (SCHED_FIFO refused: Operation not permitted)")
