@@ -142,7 +142,6 @@ def measure(naive: bool, seconds: float, config_path: Path) -> dict:
             load.start()
             time.sleep(2.0)  # let the load settle before measuring
             first = client.get(f"{base}/api/status").json()
-            t0 = time.monotonic()
             time.sleep(seconds)
             last = client.get(f"{base}/api/status").json()
             elapsed_daemon = last["t"] - first["t"]

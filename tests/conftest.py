@@ -41,3 +41,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def run_cli(*args, timeout=30):
+    """`python -m pi_service ARGS` from the repository root, as a user runs it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    return subprocess.run([sys.executable, "-m", "pi_service", *args], cwd=Path(__file__).parents[1],
+                          capture_output=True, text=True, timeout=timeout)

@@ -1,17 +1,10 @@
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, run_cli
 
 ROOT = Path(__file__).parents[1]
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "pi_service", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=30)
 
 
 def one_error_line(result) -> str:

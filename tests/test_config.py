@@ -2,6 +2,7 @@ import math
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from pi_service.config import DEMO_CONFIG, Config, load_config, parse_config
 from pi_service.errors import ConfigError
@@ -69,5 +70,5 @@ def test_missing_file_is_a_config_error(tmp_path):
 
 def test_config_is_immutable_once_loaded():
     config = Config()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         config.sampling.rate_hz = 5  # type: ignore[misc]

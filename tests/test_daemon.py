@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, run_cli
 
 ROOT = Path(__file__).parents[1]
 
@@ -133,11 +133,6 @@ def test_sampling_process_does_not_outlive_a_killed_daemon():
     while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "pi_service", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=30)
 
 
 def test_busy_port_is_a_one_line_error():

@@ -13,7 +13,7 @@ import math
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -227,23 +227,34 @@ def load_config(path: str | Path | None) -> Config:
     """The configuration from `path`, or the built-in defaults when `path` is None."""
     if path is None:
         return Config()
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    return parse_config(text, str(path))
+    return parse_config(read_text(path, "config file"), str(path))
 
 
 def parse_config(text: str, source: str) -> Config:
+    return validate_toml(Config, text, source)
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """A UTF-8 file's text, or a ConfigError that names the file and what is wrong."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def validate_toml(model: type[Model], text: str, source: str) -> Model:
+    """Parse TOML `text` into `model`; any problem is one ConfigError line naming `source`."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     try:
-        return Config.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, text, source)) from None
 

@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import signal
 import threading
-import time
 
 from pi_service.config import Config
 from pi_service.errors import CompanionError

@@ -9,15 +9,12 @@ over from the step before. `note` says what the step shows.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from pi_service.config import describe_validation_error
-from pi_service.errors import ConfigError
+from pi_service.config import read_text, validate_toml
 
 
 class _Step(BaseModel):
@@ -72,14 +69,7 @@ class Scenario:
 
 
 def parse_scenario(text: str, source: str) -> Scenario:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    try:
-        parsed = _ScenarioFile.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, text, source)) from None
+    parsed = validate_toml(_ScenarioFile, text, source)
     steps, start = [], 0.0
     carried = {"speed_kmh": 0.0, "incline_pct": 0.0, "rail_left_n": 0.0, "rail_right_n": 0.0}
     for raw in parsed.step:
@@ -97,13 +87,7 @@ def load_scenario(name_or_path: str) -> Scenario:
     bundled = resources.files("pi_service.sim") / "scenarios" / f"{name_or_path}.toml"
     if "/" not in name_or_path and not name_or_path.endswith(".toml") and bundled.is_file():
         return parse_scenario(bundled.read_text(encoding="utf-8"), f"scenario {name_or_path}")
-    path = Path(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        names = sorted(p.name.removesuffix(".toml") for p in (resources.files("pi_service.sim") / "scenarios").iterdir()
-                       if p.name.endswith(".toml"))
-        raise ConfigError(f"{path}: no such scenario file (bundled scenarios: {', '.join(names)})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    return parse_scenario(text, str(path))
+    names = sorted(p.name.removesuffix(".toml") for p in (resources.files("pi_service.sim") / "scenarios").iterdir()
+                   if p.name.endswith(".toml"))
+    text = read_text(name_or_path, f"scenario file (bundled scenarios: {', '.join(names)})")
+    return parse_scenario(text, name_or_path)
