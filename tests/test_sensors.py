@@ -129,3 +129,14 @@ def test_belt_speed_through_the_simulated_roller(clock):
         assert sensors.read(time.monotonic()).speed_mps == pytest.approx(9 / 3.6, rel=0.01)
     finally:
         treadmill.stop()
+
+
+def test_rail_conversion_that_never_completes_becomes_a_fault(clock):
+    sensors, treadmill = hub(clock)
+    tick(sensors, clock, 4)
+    treadmill.rails_adc.stalled = True
+    tick(sensors, clock, 3)
+    assert {f.channel for f in sensors.faults()} == {"rail_left", "rail_right"}
+    assert "not ready within two sample periods" in sensors.faults()[0].reason
+    treadmill.rails_adc.stalled = False
+    assert tick(sensors, clock, 120).rail_left_n == pytest.approx(40, abs=0.1)

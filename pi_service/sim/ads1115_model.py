@@ -24,6 +24,7 @@ class ADS1115Model:
         self.input_volts = input_volts
         self.clock = clock
         self.config_writes: list[int] = []
+        self.stalled = False  # a fault for tests: conversions start but never finish
         self.reset()
 
     def reset(self) -> None:
@@ -77,6 +78,8 @@ class ADS1115Model:
             self._converting_until = now + conversion
 
     def _settle(self, now: float) -> None:
+        if self.stalled:
+            return
         if self._converting_until is not None and now >= self._converting_until:
             self.registers[REG_CONVERSION] = self._convert(self._converting_until)
             self._converting_until = None
