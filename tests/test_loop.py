@@ -115,6 +115,7 @@ def test_realtime_setup_carries_on_when_not_asked_for_or_refused(monkeypatch):
     # Keep this test process as it was: no locked memory, the usual switch interval.
     monkeypatch.setattr(realtime, "_mlockall", lambda: False)
     monkeypatch.setattr(sys, "setswitchinterval", lambda seconds: None)
+    monkeypatch.setattr(realtime.threading, "stack_size", lambda size: 0)
     assert realtime.enter_realtime(0, None).startswith("normal scheduling")
 
     def refuse(*args):

@@ -7,6 +7,7 @@ import ctypes.util
 import os
 import signal
 import sys
+import threading
 
 PR_SET_PDEATHSIG = 1
 PR_SET_TIMERSLACK = 29
@@ -60,6 +61,8 @@ def enter_realtime(priority: int, cpu: int | None) -> str:
     - optionally one CPU core to itself.
     """
     notes = []
+    # Locked memory includes every thread's stack: the helpers need far less than 8 MiB.
+    threading.stack_size(256 * 1024)
     _prctl(PR_SET_TIMERSLACK, 1)
     sys.setswitchinterval(0.0005)
     if _mlockall():
