@@ -39,6 +39,11 @@ class SessionTracker:
                 self.current = Session(started_t=sample.t, last_t=sample.t, distance_m=0.0)
                 self._below_since = None
             return None
+        ended = self._end_if_stopped_long_enough(sample.t)
+        if ended is not None:
+            if moving:  # a new session begins with this very sample
+                self.current = Session(started_t=sample.t, last_t=sample.t, distance_m=0.0)
+            return ended
         distance = self.current.distance_m
         if prev is not None and prev.speed_mps is not None and speed is not None:
             # Trapezoid over the interval; an unknown speed at either end adds nothing.
@@ -49,9 +54,13 @@ class SessionTracker:
         elif speed is not None and self._below_since is None:
             self._below_since = sample.t
         self.current = Session(self.current.started_t, sample.t, distance)
-        if self._below_since is not None and sample.t - self._below_since >= self.end_s:
-            ended = Session(self.current.started_t, sample.t, distance, ended_t=self._below_since)
-            self.current = None
-            self._below_since = None
-            return ended
-        return None
+        return self._end_if_stopped_long_enough(sample.t)
+
+    def _end_if_stopped_long_enough(self, t: float) -> Session | None:
+        if self._below_since is None or t - self._below_since < self.end_s:
+            return None
+        ended = Session(self.current.started_t, self.current.last_t, self.current.distance_m,
+                        ended_t=self._below_since)
+        self.current = None
+        self._below_since = None
+        return ended

@@ -1,0 +1,43 @@
+"""All the rules and the session, fed one sample at a time: the core the daemon and `replay` share."""
+
+from __future__ import annotations
+
+from pi_service.config import Config
+from pi_service.core.events import Event
+from pi_service.core.rules.faults import SensorFault
+from pi_service.core.rules.incline import SteepIncline
+from pi_service.core.rules.rails import RailHold, RailLean
+from pi_service.core.rules.speed import AbruptStop, NoWarmup, SpeedJump
+from pi_service.core.sample import CHANNELS, Sample
+from pi_service.core.session import Session, SessionTracker
+from pi_service.units import kmh_to_mps
+
+
+class RuleEngine:
+    def __init__(self, config: Config):
+        rules = config.rules
+        self.sessions = SessionTracker(kmh_to_mps(rules.session_start_kmh), rules.session_end_s)
+        self.rules = [
+            RailLean(rules, config.rider.body_mass_kg), RailHold(rules), SteepIncline(rules),
+            SpeedJump(rules), NoWarmup(rules), AbruptStop(rules),
+            *(SensorFault(rules, channel) for channel in CHANNELS),
+        ]
+        self.ended: list[Session] = []
+
+    def update(self, sample: Sample) -> list[Event]:
+        """The events this sample completes, in time order."""
+        ended = self.sessions.update(sample)
+        if ended is not None:
+            self.ended.append(ended)
+        current = self.sessions.current
+        start = None if current is None else current.started_t
+        out: list[Event] = []
+        for rule in self.rules:
+            rule.update(sample, start, out)
+        if len(out) > 1:
+            out.sort(key=lambda event: event.t)
+        return out
+
+    def active(self) -> list[Event]:
+        """The interval rules currently raised, as their start events would describe them."""
+        return [rule for rule in self.rules if getattr(rule, "active", False)]

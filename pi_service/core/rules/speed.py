@@ -1,0 +1,134 @@
+"""The instant rules about speed: speed_jump, no_warmup and abrupt_stop."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from pi_service.config import RulesConfig
+from pi_service.core.advice import MESSAGES
+from pi_service.core.events import Event
+from pi_service.core.held import INF, Held
+from pi_service.core.sample import Sample
+from pi_service.units import kmh_to_mps
+
+
+class WindowExtreme:
+    """Running minimum (or maximum) of a value over the last `span_s` seconds (monotonic deque)."""
+
+    __slots__ = ("span_s", "sign", "items")
+
+    def __init__(self, span_s: float, maximum: bool = False):
+        self.span_s = span_s
+        self.sign = -1.0 if maximum else 1.0
+        self.items: deque[tuple[float, float]] = deque()
+
+    def update(self, t: float, value: float) -> float:
+        items, key = self.items, self.sign * value
+        while items and items[-1][1] >= key:
+            items.pop()
+        items.append((t, key))
+        horizon = t - self.span_s
+        while items[0][0] < horizon:
+            items.popleft()
+        return self.sign * items[0][1]
+
+    def clear(self) -> None:
+        self.items.clear()
+
+
+class SpeedJump:
+    """Speed risen by >= 2.5 km/h within 3 s; at most one per 10 s.
+
+    A speed must last the noise time to count: the current speed is the lowest of the
+    last 0.2 s and the starting point the lowest of the window over each 0.2 s's highest,
+    so a one-sample spike or dropout can neither make nor fake a jump.
+    """
+
+    kind = "speed_jump"
+
+    def __init__(self, rules: RulesConfig):
+        cfg = rules.speed_jump
+        self.noise_s = rules.min_duration_s
+        self.rise_mps = kmh_to_mps(cfg.rise_kmh)
+        self.min_gap_s = cfg.min_gap_s
+        self.now_low = WindowExtreme(self.noise_s)
+        self.sustained_high = WindowExtreme(self.noise_s, maximum=True)
+        self.base = WindowExtreme(cfg.within_s + self.noise_s)
+        self.rising = False
+        self.last_t = -INF
+
+    def update(self, s: Sample, session_start: float | None, out: list[Event]) -> None:
+        speed = s.speed_mps
+        if speed is None:
+            return
+        t = s.t
+        current = self.now_low.update(t, speed)
+        base = self.base.update(t, self.sustained_high.update(t, speed))
+        rising = current - base >= self.rise_mps
+        if rising and not self.rising:
+            # The rise completed when the speed got there, one noise time before it counted.
+            onset = t - self.noise_s
+            if onset - self.last_t >= self.min_gap_s:
+                self.last_t = onset
+                out.append(Event(onset, self.kind, "instant", MESSAGES[self.kind], "warning",
+                                 {"rise_kmh": round((current - base) * 3.6, 1)}))
+        self.rising = rising
+
+
+class NoWarmup:
+    """In the first 5 min of a session, speed > 6.5 km/h or incline > 4 %; once per session."""
+
+    kind = "no_warmup"
+
+    def __init__(self, rules: RulesConfig):
+        cfg = rules.no_warmup
+        self.window_s = cfg.window_s
+        self.max_mps = kmh_to_mps(cfg.max_kmh)
+        self.max_incline = cfg.max_incline_pct
+        self.hard = Held(rules.min_duration_s)
+        self.session: float | None = None
+        self.fired = False
+
+    def update(self, s: Sample, session_start: float | None, out: list[Event]) -> None:
+        if session_start != self.session:
+            self.session, self.fired = session_start, False
+            self.hard.reset()
+        if session_start is None or self.fired:
+            return
+        too_fast = None if s.speed_mps is None else s.speed_mps > self.max_mps
+        too_steep = None if s.incline_pct is None else s.incline_pct > self.max_incline
+        raw = True if (too_fast or too_steep) else (None if None in (too_fast, too_steep) else False)
+        if self.hard.update(s.t, raw) and self.hard.state and self.hard.since - session_start < self.window_s:
+            self.fired = True
+            detail = {"speed_kmh": None if s.speed_mps is None else round(s.speed_mps * 3.6, 1),
+                      "incline_pct": s.incline_pct}
+            out.append(Event(self.hard.since, self.kind, "instant", MESSAGES[self.kind], "warning", detail))
+
+
+class AbruptStop:
+    """The belt falls below 0.5 km/h after being at >= 6 km/h within the preceding 180 s."""
+
+    kind = "abrupt_stop"
+
+    def __init__(self, rules: RulesConfig):
+        cfg = rules.abrupt_stop
+        self.stop_mps = kmh_to_mps(cfg.stop_kmh)
+        self.fast_mps = kmh_to_mps(cfg.from_kmh)
+        self.lookback_s = cfg.lookback_s
+        self.stopped = Held(rules.min_duration_s, initial=True)
+        self.fast = Held(rules.min_duration_s)
+        self.last_fast_t = -INF
+
+    def update(self, s: Sample, session_start: float | None, out: list[Event]) -> None:
+        speed = s.speed_mps
+        if speed is None:
+            return
+        # The belt cannot stop while still fast, so the moment it dropped below the fast
+        # pace is all a stop needs to know.
+        if self.fast.update(s.t, speed >= self.fast_mps) and not self.fast.state:
+            self.last_fast_t = self.fast.since
+        if self.stopped.update(s.t, speed < self.stop_mps) and self.stopped.state:
+            stop_t = self.stopped.since
+            if stop_t - self.last_fast_t <= self.lookback_s:
+                out.append(Event(stop_t, self.kind, "instant", MESSAGES[self.kind], "warning",
+                                 {"seconds_since_fast": round(max(0.0, stop_t - self.last_fast_t), 1)}))
