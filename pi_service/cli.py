@@ -57,6 +57,16 @@ def run(sim: bool, config_path: str | None, record: str | None, host: str | None
     run_daemon(config, options, host or config.web.host, port or config.web.port)
 
 
+@cli.command()
+@click.argument("recording", metavar="FILE.csv")
+@click.option("--config", "config_path", metavar="FILE", help="TOML config file with the rule thresholds.")
+def replay(recording: str, config_path: str | None) -> None:
+    """Run the safety rules over a recording; one JSON event per line on stdout."""
+    from pi_service.replay import replay_file
+
+    replay_file(recording, load_config(config_path))
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv

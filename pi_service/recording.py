@@ -19,13 +19,26 @@ FLUSH_EVERY_S = 0.5
 MAX_BACKLOG = 500 * 60  # a minute at the highest rate; beyond it the disk is not keeping up
 
 
+DIGITS = (4, 4, 3, 2, 2)  # t_s, speed_mps, incline_pct, rail_left_n, rail_right_n
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def quantize(sample: Sample) -> Sample:
+    """The sample as its recorded row will read back, so live rules and `replay` see the same numbers."""
+    return Sample(*(_round(value, digits) for value, digits in zip(
+        (sample.t, sample.speed_mps, sample.incline_pct, sample.rail_left_n, sample.rail_right_n), DIGITS)))
+
+
 def _field(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
 def format_row(sample: Sample) -> str:
-    return ",".join((f"{sample.t:.4f}", _field(sample.speed_mps, 4), _field(sample.incline_pct, 3),
-                     _field(sample.rail_left_n, 2), _field(sample.rail_right_n, 2)))
+    return ",".join(_field(value, digits) for value, digits in zip(
+        (sample.t, sample.speed_mps, sample.incline_pct, sample.rail_left_n, sample.rail_right_n), DIGITS))
 
 
 def create_recording(path: str | Path) -> None:

@@ -12,8 +12,18 @@ class SessionStatus(BaseModel):
 
 class Alert(BaseModel):
     kind: str = Field(description="rule name, e.g. rail_lean")
-    since_t: float
+    since_t: float = Field(description="when the interval started, sample time")
+    message: str = Field("", description="the reason and the advice, in one sentence")
+    detail: dict = Field(default_factory=dict, description="e.g. the channel of a sensor_fault")
+
+
+class EventOut(BaseModel):
+    t: float
+    kind: str
+    phase: str = Field(description="start, end or instant")
     message: str = ""
+    level: str = "warning"
+    detail: dict = Field(default_factory=dict)
 
 
 class FaultStatus(BaseModel):
@@ -58,7 +68,8 @@ class Status(BaseModel):
     rail_left_n: float | None
     rail_right_n: float | None
     session: SessionStatus | None
-    alerts: list[Alert]
+    alerts: list[Alert] = Field(description="the rule intervals raised now")
+    events: list[EventOut] = Field(description="the most recent events, oldest first")
     faults: list[FaultStatus]
     loop: LoopStatus
     demo: bool = Field(description="true when the rule timings are the demo's shortened ones")

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,10 +27,11 @@ def get(port, path, timeout=1.0):
         return exc.code, json.loads(exc.read())
 
 
-def start(*args, port=None):
+def start(*args, port=None, state=None):
     port = port or free_port()
+    env = dict(os.environ, STATE_DIRECTORY=str(state or Path(tempfile.mkdtemp(prefix="tc-state-"))))
     process = subprocess.Popen([sys.executable, "-m", "pi_service", "run", "--sim", "--host", "127.0.0.1",
-                                "--port", str(port), *args], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+                                "--port", str(port), *args], cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env)
     started = time.monotonic()
     while time.monotonic() - started < 10:
         try:

@@ -204,6 +204,7 @@ class SimConfig(Section):
 class Config(Section):
     units: Literal["km/h", "mph"] = "km/h"
     demo: bool = Field(False, description="shortened rule timings: the page says so")
+    state_dir: str = Field("", description="history database folder; empty: $STATE_DIRECTORY or ~/.local/state")
     sampling: SamplingConfig = SamplingConfig()
     belt: BeltConfig = BeltConfig()
     rails: RailsConfig = RailsConfig()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pi_service.config import Config
 from pi_service.core.events import Event
-from pi_service.core.rules.faults import SensorFault
+from pi_service.core.rules.faults import SensorFaults
 from pi_service.core.rules.incline import SteepIncline
 from pi_service.core.rules.rails import RailHold, RailLean
 from pi_service.core.rules.speed import AbruptStop, NoWarmup, SpeedJump
@@ -20,7 +20,7 @@ class RuleEngine:
         self.rules = [
             RailLean(rules, config.rider.body_mass_kg), RailHold(rules), SteepIncline(rules),
             SpeedJump(rules), NoWarmup(rules), AbruptStop(rules),
-            *(SensorFault(rules, channel) for channel in CHANNELS),
+            SensorFaults(rules, CHANNELS),
         ]
         self.ended: list[Session] = []
 

@@ -13,22 +13,26 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from pi_service.actions.nudges import NudgePolicy
 from pi_service.config import Config
+from pi_service.core.engine import RuleEngine
+from pi_service.core.events import Event
 from pi_service.core.sample import Sample
-from pi_service.core.session import SessionTracker
+from pi_service.core.summary import SummaryBuilder
 from pi_service.drivers.buzzer import BuzzerDriver
 from pi_service.errors import HardwareError
-from pi_service.recording import RecordingWriter
+from pi_service.recording import RecordingWriter, quantize
+from pi_service.storage.history import HistoryWriter, state_dir
 from pi_service.sampling.board import SnapshotBoard
 from pi_service.sampling.loop import FixedRateLoop
 from pi_service.sampling.realtime import enter_realtime, loop_priority
 from pi_service.sampling.sensors import Sensors
 from pi_service.sampling.stats import LoopStats
-from pi_service.units import kmh_to_mps
-
 log = logging.getLogger(__name__)
 
 READY_CHIRP = ((0.05, 0.05), (0.05, 0.0))
+SESSION_SAVE_EVERY_S = 2.0
+RECENT_EVENTS = 20
 
 
 @dataclass(frozen=True)
@@ -41,15 +45,12 @@ class SamplerOptions:
     realtime: bool = True
 
 
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
-
-
 class Sampler:
     """One tick's work; everything it touches is passed in."""
 
     def __init__(self, config: Config, sensors: Sensors, board: SnapshotBoard, stats: LoopStats,
-                 recorder: RecordingWriter | None = None, treadmill=None, realtime: str = ""):
+                 recorder: RecordingWriter | None = None, treadmill=None, realtime: str = "",
+                 buzzer: BuzzerDriver | None = None, history: HistoryWriter | None = None):
         self.config = config
         self.sensors = sensors
         self.board = board
@@ -57,36 +58,87 @@ class Sampler:
         self.recorder = recorder
         self.treadmill = treadmill
         self.realtime = realtime
-        self.sessions = SessionTracker(kmh_to_mps(config.rules.session_start_kmh), config.rules.session_end_s)
+        self.buzzer = buzzer
+        self.history = history
+        self.engine = RuleEngine(config)
+        self.nudges = NudgePolicy(config.actions.nudge_repeat_s)
+        self.summary = SummaryBuilder(config.rules.steep_incline.grade_pct)
+        self.alerts: dict[tuple, dict] = {}
+        self.recent: list[dict] = []
         self.started_t: float | None = None
+        self._saved_t = float("-inf")
 
     def tick(self, t: float) -> None:
-        sample = self.sensors.read(t)
-        self.sessions.update(sample)
+        sample = quantize(self.sensors.read(t))
+        events = self.engine.update(sample)
+        self._follow_session(sample)
+        self.summary.add_sample(sample)
+        for event in events:
+            self._handle(event, t)
+        for nudge in self.nudges.tick(t):
+            self._play(nudge.pattern)
         if self.recorder is not None:
             self.recorder.add(sample)
         self.board.publish(self.snapshot(sample))
+
+    def _follow_session(self, sample: Sample) -> None:
+        for ended in self.engine.ended:
+            finished = self.summary.finish(ended.ended_t)
+            if finished is not None and self.history is not None:
+                self.history.session(finished.to_dict())
+        self.engine.ended.clear()
+        current = self.engine.sessions.current
+        if current is not None and (self.summary.current is None
+                                    or self.summary.current.started_t != current.started_t):
+            self.summary.start(current.started_t)
+            self._saved_t = float("-inf")
+        if self.summary.current is not None and self.history is not None and \
+                sample.t - self._saved_t >= SESSION_SAVE_EVERY_S:
+            self._saved_t = sample.t
+            self.history.session(self.summary.current.to_dict())
+
+    def _handle(self, event: Event, now: float) -> None:
+        self.summary.add_event(event)
+        if self.history is not None:
+            self.history.event(event)
+        data = event.to_dict()
+        key = (event.kind, event.detail.get("channel"))
+        if event.phase == "start":
+            self.alerts[key] = {"kind": event.kind, "since_t": event.t, "message": event.message,
+                                "detail": event.detail}
+        elif event.phase == "end":
+            self.alerts.pop(key, None)
+        self.recent = (self.recent + [data])[-RECENT_EVENTS:]
+        nudge = self.nudges.on_event(event, now)
+        if nudge is not None:
+            self._play(nudge.pattern)
+
+    def _play(self, pattern) -> None:
+        if self.buzzer is not None:
+            self.buzzer.play(pattern)
 
     def snapshot(self, sample: Sample) -> dict:
         if self.started_t is None:
             self.started_t = sample.t
         figures = self.stats.figures
-        session = self.sessions.current
+        session = self.engine.sessions.current
         faults = [{"channel": f.channel, "device": f.device, "reason": f.reason, "since_t": round(f.since_t, 3)}
                   for f in self.sensors.faults()]
-        if self.recorder is not None and self.recorder.error:
-            faults.append({"channel": "recording", "device": "disk", "reason": self.recorder.error,
-                           "since_t": sample.t})
+        for part, name in ((self.recorder, "recording"), (self.history, "history")):
+            if part is not None and part.error:
+                faults.append({"channel": name, "device": "disk", "reason": part.error, "since_t": sample.t})
         return {
             "t": sample.t,
-            "speed_mps": _round(sample.speed_mps, 4),
-            "incline_pct": _round(sample.incline_pct, 2),
-            "rail_left_n": _round(sample.rail_left_n, 1),
-            "rail_right_n": _round(sample.rail_right_n, 1),
+            "speed_mps": sample.speed_mps,
+            "incline_pct": sample.incline_pct,
+            "rail_left_n": sample.rail_left_n,
+            "rail_right_n": sample.rail_right_n,
             "session": None if session is None else {
                 "started_t": session.started_t, "elapsed_s": round(session.elapsed_s, 2),
                 "distance_m": round(session.distance_m, 2)},
-            "alerts": [],
+            "alerts": list(self.alerts.values()),
+            "events": self.recent,
+            "nudges": self.nudges.status(sample.t),
             "faults": faults,
             "loop": {
                 "target_hz": self.config.sampling.rate_hz,
@@ -138,18 +190,19 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
     if options.realtime and options.pacing == "deadline":
         realtime = enter_realtime(max(0, priority - 1) if priority > 1 else priority, config.sampling.cpu)
     open_bus, pin_factory, treadmill = open_hardware(config, options)
-    sensors = buzzer = recorder = None
+    sensors = buzzer = recorder = history = None
     try:
         sensors = Sensors(config, open_bus, pin_factory)
         buzzer = BuzzerDriver(pin_factory, config.buzzer.gpio, config.buzzer.active_high)
         recorder = RecordingWriter(options.record) if options.record else None
+        history = HistoryWriter(state_dir(config) / "history.sqlite3")
         if treadmill is not None:
             treadmill.start()
         stats = LoopStats()
         if realtime.startswith("SCHED_FIFO"):
             loop_priority(priority)
             realtime = realtime.replace(f"SCHED_FIFO {priority - 1}", f"SCHED_FIFO {priority}", 1)
-        sampler = Sampler(config, sensors, board, stats, recorder, treadmill, realtime)
+        sampler = Sampler(config, sensors, board, stats, recorder, treadmill, realtime, buzzer, history)
         loop = FixedRateLoop(config.sampling.rate_hz, sampler.tick, stats, pacing=options.pacing)
         sampler.tick(time.monotonic())  # the first snapshot, before anyone waits for it
         buzzer.play(READY_CHIRP)
@@ -161,6 +214,6 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
     finally:
         if treadmill is not None:
             treadmill.stop()
-        for part in (recorder, buzzer, sensors):
+        for part in (recorder, history, buzzer, sensors):
             if part is not None:
                 part.close()

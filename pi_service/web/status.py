@@ -50,6 +50,7 @@ def to_status(snapshot: dict, units: str, demo: bool, restarts: int, now: float)
         speed_kmh=None if speed is None else round(mps_to_kmh(speed), 2),
         incline_pct=snapshot["incline_pct"], rail_left_n=snapshot["rail_left_n"],
         rail_right_n=snapshot["rail_right_n"], session=snapshot["session"], alerts=snapshot["alerts"],
+        events=snapshot.get("events", []),
         faults=faults, loop=loop, demo=demo, sim=snapshot["sim"],
     )
 

@@ -47,3 +47,41 @@ class SensorFault(IntervalRule):
 
     def restart(self) -> None:
         self.invalid.reset()
+
+
+class SensorFaults:
+    """The four channels' SensorFault rules, skipped in one check while every channel is valid."""
+
+    kind = "sensor_fault"
+
+    def __init__(self, rules: RulesConfig, channels: tuple[str, ...]):
+        self.rules = [SensorFault(rules, channel) for channel in channels]
+        ranges = channel_ranges(rules)
+        (self.speed_lo, self.speed_hi), (self.incline_lo, self.incline_hi) = \
+            ranges["speed"][1:], ranges["incline"][1:]
+        (self.left_lo, self.left_hi), (self.right_lo, self.right_hi) = ranges["rail_left"][1:], ranges["rail_right"][1:]
+        assert [rule.channel for rule in self.rules] == ["speed", "incline", "rail_left", "rail_right"]
+        self.idle = True  # every channel valid and no rule active or pending, as of the last sample
+
+    @property
+    def active(self) -> bool:
+        return any(rule.active for rule in self.rules)
+
+    def _quiet(self) -> bool:
+        return not any(rule.active or rule.invalid.raw or rule.invalid.state for rule in self.rules)
+
+    def update(self, s: Sample, session_start: float | None, out: list) -> None:
+        speed, incline, left, right = s.speed_mps, s.incline_pct, s.rail_left_n, s.rail_right_n
+        if (speed is not None and self.speed_lo <= speed <= self.speed_hi
+                and incline is not None and self.incline_lo <= incline <= self.incline_hi
+                and left is not None and self.left_lo <= left <= self.left_hi
+                and right is not None and self.right_lo <= right <= self.right_hi):
+            if self.idle:
+                return  # all valid and nothing pending: each rule would do nothing
+            for rule in self.rules:
+                rule.update(s, session_start, out)
+            self.idle = self._quiet()
+            return
+        self.idle = False
+        for rule in self.rules:
+            rule.update(s, session_start, out)

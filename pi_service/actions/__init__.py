@@ -1,0 +1,1 @@
+"""What the companion does about events: buzzer nudges (and, later, ramping the incline down)."""

@@ -1,0 +1,115 @@
+"""Which buzzer pattern to play, and when: pure policy, fed events and the time.
+
+Each kind has its own rhythm, so a person on a moving belt can tell "let go of the
+rails" from "speed jump" without looking. A nudge repeats at most once per
+`nudge_repeat_s` per kind; an interval that stays raised is nudged again at that pace,
+each time longer (the pattern played up to three times over) while it is ignored. A
+kind can be snoozed until a time, or acknowledged until its interval ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pi_service.core.events import INTERVAL_KINDS, Event
+
+Pattern = tuple[tuple[float, float], ...]
+
+PATTERNS: dict[str, Pattern] = {
+    "rail_lean": ((0.08, 0.08),) * 3,                      # three quick chirps: let go
+    "rail_hold": ((0.08, 0.08), (0.08, 0.5)) * 2,          # two pairs
+    "steep_incline": ((0.6, 0.3), (0.6, 0.0)),             # two long tones
+    "speed_jump": ((0.04, 0.04),) * 6,                     # a rapid burst
+    "no_warmup": ((0.3, 0.15), (0.08, 0.0)),               # long-short
+    "abrupt_stop": ((0.08, 0.08), (0.08, 0.08), (0.6, 0.0)),  # short-short-long
+    "sensor_fault": ((1.0, 0.0),),                         # one long tone
+}
+ESCALATION_MAX = 3
+REPEAT_GAP_S = 0.4
+
+
+def escalated(pattern: Pattern, level: int) -> Pattern:
+    """The pattern played `level` times over (1..3), with a short gap between rounds."""
+    level = max(1, min(ESCALATION_MAX, level))
+    rounds = []
+    for index in range(level):
+        body = list(pattern)
+        if index < level - 1:
+            on, off = body[-1]
+            body[-1] = (on, off + REPEAT_GAP_S)
+        rounds.extend(body)
+    return tuple(rounds)
+
+
+@dataclass
+class _KindState:
+    active: bool = False
+    last_nudge_t: float | None = None
+    repeats: int = 0
+    snoozed_until: float = float("-inf")
+    acknowledged: bool = False
+
+
+@dataclass(frozen=True)
+class Nudge:
+    t: float
+    kind: str
+    level: int
+    pattern: Pattern
+
+
+class NudgePolicy:
+    def __init__(self, repeat_s: float = 60.0):
+        self.repeat_s = repeat_s
+        self._kinds: dict[str, _KindState] = {}
+
+    def _state(self, kind: str) -> _KindState:
+        return self._kinds.setdefault(kind, _KindState())
+
+    def _quiet(self, state: _KindState, now: float) -> bool:
+        return now < state.snoozed_until or state.acknowledged
+
+    def on_event(self, event: Event, now: float) -> Nudge | None:
+        """An event arrived; the nudge to play for it now, if any."""
+        state = self._state(event.kind)
+        if event.phase == "end":
+            state.active = False
+            state.acknowledged = False
+            state.repeats = 0
+            return None
+        if event.kind in INTERVAL_KINDS:
+            state.active = True
+        if self._quiet(state, now):
+            return None
+        if state.last_nudge_t is not None and now - state.last_nudge_t < self.repeat_s:
+            return None
+        return self._nudge(event.kind, state, now)
+
+    def tick(self, now: float) -> list[Nudge]:
+        """Repeat nudges for intervals still raised and not snoozed or acknowledged."""
+        due = []
+        for kind, state in self._kinds.items():
+            if (state.active and not self._quiet(state, now) and state.last_nudge_t is not None
+                    and now - state.last_nudge_t >= self.repeat_s):
+                due.append(self._nudge(kind, state, now))
+        return due
+
+    def _nudge(self, kind: str, state: _KindState, now: float) -> Nudge:
+        state.last_nudge_t = now
+        state.repeats += 1
+        level = min(ESCALATION_MAX, state.repeats)
+        return Nudge(now, kind, level, escalated(PATTERNS[kind], level))
+
+    def snooze(self, kind: str, until: float) -> None:
+        self._state(kind).snoozed_until = until
+
+    def acknowledge(self, kind: str) -> None:
+        """Silence an interval kind until it ends (for steep_incline this also defers the ramp)."""
+        state = self._state(kind)
+        if state.active:
+            state.acknowledged = True
+
+    def status(self, now: float) -> dict[str, dict]:
+        return {kind: {"snoozed_s": round(max(0.0, s.snoozed_until - now), 1), "acknowledged": s.acknowledged,
+                       "repeats": s.repeats}
+                for kind, s in self._kinds.items() if s.active or now < s.snoozed_until}

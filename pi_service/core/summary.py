@@ -1,0 +1,83 @@
+"""A session's summary for the history: distance, time steep, top speed, and each rule's count and time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pi_service.core.events import INTERVAL_KINDS, Event
+from pi_service.core.sample import Sample
+
+
+@dataclass
+class SessionSummary:
+    started_t: float
+    last_t: float
+    distance_m: float = 0.0
+    steep_s: float = 0.0
+    max_speed_mps: float = 0.0
+    ended_t: float | None = None
+    rules: dict[str, dict[str, float]] = field(default_factory=dict)
+    _open: dict[tuple, float] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        return (self.ended_t if self.ended_t is not None else self.last_t) - self.started_t
+
+    def to_dict(self) -> dict:
+        rules = {kind: dict(v) for kind, v in self.rules.items()}
+        for (kind, _), since in self._open.items():  # intervals still raised count up to now
+            rules.setdefault(kind, {"count": 0, "seconds": 0.0})["seconds"] += max(0.0, self.last_t - since)
+        return {"started_t": self.started_t, "ended_t": self.ended_t, "duration_s": round(self.duration_s, 2),
+                "distance_m": round(self.distance_m, 1), "steep_s": round(self.steep_s, 1),
+                "max_speed_mps": round(self.max_speed_mps, 3),
+                "rules": {k: {"count": int(v["count"]), "seconds": round(v["seconds"], 1)} for k, v in rules.items()}}
+
+
+class SummaryBuilder:
+    """Fed the samples and events of one session at a time."""
+
+    def __init__(self, steep_pct: float):
+        self.steep_pct = steep_pct
+        self.current: SessionSummary | None = None
+        self._prev: Sample | None = None
+
+    def start(self, t: float) -> None:
+        self.current = SessionSummary(started_t=t, last_t=t)
+        self._prev = None
+
+    def add_sample(self, s: Sample) -> None:
+        summary, prev = self.current, self._prev
+        self._prev = s
+        if summary is None:
+            return
+        summary.last_t = s.t
+        if s.speed_mps is not None and s.speed_mps > summary.max_speed_mps:
+            summary.max_speed_mps = s.speed_mps
+        if prev is None:
+            return
+        dt = s.t - prev.t
+        if s.speed_mps is not None and prev.speed_mps is not None:
+            summary.distance_m += 0.5 * (s.speed_mps + prev.speed_mps) * dt
+        if prev.incline_pct is not None and prev.incline_pct >= self.steep_pct:
+            summary.steep_s += dt
+
+    def add_event(self, event: Event) -> None:
+        summary = self.current
+        if summary is None:
+            return
+        key = (event.kind, event.detail.get("channel"))
+        counts = summary.rules.setdefault(event.kind, {"count": 0, "seconds": 0.0})
+        if event.phase == "end":
+            since = summary._open.pop(key, None)
+            if since is not None:
+                counts["seconds"] += event.t - since
+            return
+        counts["count"] += 1
+        if event.kind in INTERVAL_KINDS:
+            summary._open[key] = event.t
+
+    def finish(self, ended_t: float) -> SessionSummary | None:
+        summary, self.current = self.current, None
+        if summary is not None:
+            summary.ended_t = ended_t
+        return summary

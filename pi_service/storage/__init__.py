@@ -1,0 +1,1 @@
+"""Storage: the session history database."""

@@ -1,0 +1,176 @@
+"""Session history in SQLite (WAL): sessions with their summaries, and their events.
+
+Written by one thread off the sampling loop, committed about once a second, so a crash
+or `kill -9` loses at most the last second or two. Times are stored as wall-clock ISO
+strings (for people) and the monotonic `t` the rules use (to match recordings).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pi_service.config import Config
+from pi_service.core.events import Event
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,          -- wall clock, ISO 8601 UTC
+    ended_at TEXT,                     -- NULL while the session runs
+    started_t REAL NOT NULL,           -- monotonic seconds, as in recordings
+    duration_s REAL NOT NULL,
+    distance_m REAL NOT NULL,
+    steep_s REAL NOT NULL,             -- time at or above the steep grade
+    max_speed_mps REAL NOT NULL,
+    rules TEXT NOT NULL                -- JSON: {kind: {"count": n, "seconds": s}}
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER REFERENCES sessions(id),
+    at TEXT NOT NULL,
+    t REAL NOT NULL,
+    kind TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    message TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_session ON events(session_id, t);
+"""
+
+
+def state_dir(config: Config) -> Path:
+    """Where the history lives: the config's state_dir, systemd's STATE_DIRECTORY, or XDG's state home."""
+    if config.state_dir:
+        return Path(config.state_dir).expanduser()
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(base) / "treadmill-companion"
+
+
+def _iso(wall: float) -> str:
+    return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="seconds")
+
+
+class History:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, check_same_thread=False, timeout=2)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self.db.commit()
+
+    def save_session(self, session_id: int | None, summary: dict, wall_offset: float) -> int:
+        values = (_iso(summary["started_t"] + wall_offset),
+                  None if summary["ended_t"] is None else _iso(summary["ended_t"] + wall_offset),
+                  summary["started_t"], summary["duration_s"], summary["distance_m"], summary["steep_s"],
+                  summary["max_speed_mps"], json.dumps(summary["rules"], sort_keys=True))
+        if session_id is None:
+            cursor = self.db.execute(
+                "INSERT INTO sessions (started_at, ended_at, started_t, duration_s, distance_m, steep_s,"
+                " max_speed_mps, rules) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+            return int(cursor.lastrowid)
+        self.db.execute("UPDATE sessions SET started_at=?, ended_at=?, started_t=?, duration_s=?, distance_m=?,"
+                        " steep_s=?, max_speed_mps=?, rules=? WHERE id=?", (*values, session_id))
+        return session_id
+
+    def add_event(self, session_id: int | None, event: Event, wall_offset: float) -> None:
+        self.db.execute("INSERT INTO events (session_id, at, t, kind, phase, message, detail)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (session_id, _iso(event.t + wall_offset), event.t, event.kind, event.phase, event.message,
+                         json.dumps(event.detail, sort_keys=True)))
+
+    def sessions(self, limit: int = 20, offset: int = 0) -> list[dict]:
+        rows = self.db.execute("SELECT id, started_at, ended_at, started_t, duration_s, distance_m, steep_s,"
+                               " max_speed_mps, rules FROM sessions ORDER BY id DESC LIMIT ? OFFSET ?",
+                               (limit, offset)).fetchall()
+        keys = ("id", "started_at", "ended_at", "started_t", "duration_s", "distance_m", "steep_s", "max_speed_mps",
+                "rules")
+        return [dict(zip(keys, row[:-1] + (json.loads(row[-1]),))) for row in rows]
+
+    def events(self, session_id: int) -> list[dict]:
+        rows = self.db.execute("SELECT at, t, kind, phase, message, detail FROM events WHERE session_id=? ORDER BY t",
+                               (session_id,)).fetchall()
+        return [{"at": at, "t": t, "kind": kind, "phase": phase, "message": message, "detail": json.loads(detail)}
+                for at, t, kind, phase, message, detail in rows]
+
+    def commit(self) -> None:
+        self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class HistoryWriter:
+    """The sampling process's hand-off to the database: `put` never blocks the loop."""
+
+    COMMIT_EVERY_S = 1.0
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.error: str | None = None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        # Monotonic -> wall clock, read here rather than in the loop.
+        self._wall_offset = time.time() - time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="history", daemon=True)
+        self._thread.start()
+
+    def session(self, summary: dict) -> None:
+        self._queue.put(("session", summary))
+
+    def event(self, event: Event) -> None:
+        self._queue.put(("event", event))
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=3)
+
+    def _run(self) -> None:
+        history = None
+        session_ids: dict[float, int] = {}  # started_t -> row id
+        current: int | None = None
+        last_commit = time.monotonic()
+        while True:
+            try:
+                item = self._queue.get(timeout=self.COMMIT_EVERY_S)
+            except queue.Empty:
+                item = "tick"
+            try:
+                if history is None:
+                    history = History(self.path)
+                if item is None:
+                    history.commit()
+                    history.close()
+                    return
+                if item != "tick":
+                    kind, payload = item
+                    if kind == "session":
+                        started = payload["started_t"]
+                        current = history.save_session(session_ids.get(started), payload, self._wall_offset)
+                        session_ids[started] = current
+                    else:
+                        history.add_event(current, payload, self._wall_offset)
+                if time.monotonic() - last_commit >= self.COMMIT_EVERY_S:
+                    history.commit()
+                    last_commit = time.monotonic()
+                self.error = None
+            except (sqlite3.Error, OSError) as exc:
+                # Disk full, read-only, gone: report it and keep the daemon (and its nudges) going.
+                self.error = f"history {self.path}: {exc}"
+                log.error("%s", self.error)
+                history = None
+                if item is None:
+                    return
+                time.sleep(self.COMMIT_EVERY_S)

@@ -1,0 +1,134 @@
+"""The rules live on the virtual treadmill: nudges on the buzzer pin, sessions in SQLite, and a
+recording that replays to the same events the live run raised."""
+
+import io
+import json
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from pi_service.actions.nudges import PATTERNS
+from pi_service.drivers.buzzer import BuzzerDriver
+from pi_service.recording import RecordingWriter, create_recording
+from pi_service.replay import replay_file
+from pi_service.sampling.board import SnapshotBoard
+from pi_service.sampling.loop import FixedRateLoop
+from pi_service.sampling.sampler import Sampler
+from pi_service.sampling.sensors import Sensors
+from pi_service.sampling.stats import LoopStats
+from pi_service.sim.scenario import parse_scenario
+from pi_service.sim.treadmill import VirtualTreadmill
+from pi_service.storage.history import HistoryWriter
+from tests.conftest import make_config
+
+# Rule timings shortened so a whole session fits in a few seconds; the thresholds are the product's.
+CONFIG = """
+[rules]
+session_end_s = 2
+[rules.rail_lean]
+session_grace_s = 1
+hold_s = 1.5
+[actions]
+nudge_repeat_s = 5
+"""
+
+SCENARIO = """
+name = "quick"
+[[step]]
+duration_s = 2.5
+speed_kmh = 4
+[[step]]
+duration_s = 2.5
+rail_left_n = 60
+rail_right_n = 60
+[[step]]
+duration_s = 3
+speed_kmh = 6.5
+rail_left_n = 0
+rail_right_n = 0
+[[step]]
+duration_s = 2
+speed_kmh = 10
+[[step]]
+duration_s = 12
+speed_kmh = 0
+"""
+
+
+def test_live_run_nudges_stores_the_session_and_replays_to_the_same_events(tmp_path):
+    config = make_config(CONFIG)
+    treadmill = VirtualTreadmill(config, parse_scenario(SCENARIO, "quick"), noise=True, seed=3)
+    sensors = Sensors(config, treadmill.open_bus, treadmill.pin_factory)
+    buzzer = BuzzerDriver(treadmill.pin_factory, config.buzzer.gpio)
+    recording = tmp_path / "live.csv"
+    create_recording(recording)
+    recorder = RecordingWriter(recording)
+    history = HistoryWriter(tmp_path / "history.sqlite3")
+    stats = LoopStats()
+    sampler = Sampler(config, sensors, SnapshotBoard(), stats, recorder, treadmill, "test", buzzer, history)
+    live_events = []
+    tick = sampler.tick
+
+    def tick_and_collect(t):
+        before = len(sampler.recent)
+        tick(t)
+        live_events.extend(sampler.recent[before:] if len(sampler.recent) > before else [])
+
+    seen_alerts = set()
+
+    def watch():
+        while not done.is_set():
+            seen_alerts.update(a["kind"] for a in sampler.alerts.values())
+            time.sleep(0.05)
+
+    done = threading.Event()
+    watcher = threading.Thread(target=watch)
+    treadmill.pin_factory.pin(config.buzzer.gpio).clear_states()
+    treadmill.start()
+    watcher.start()
+    end = time.monotonic() + 20.5
+    try:
+        FixedRateLoop(100, tick_and_collect, stats).run(lambda: time.monotonic() >= end)
+    finally:
+        done.set()
+        watcher.join()
+        treadmill.stop()
+        recorder.close()
+        history.close()
+        buzzer.close()
+
+    kinds = [(e["kind"], e["phase"]) for e in live_events]
+    assert ("rail_lean", "start") in kinds and ("rail_lean", "end") in kinds
+    assert ("speed_jump", "instant") in kinds
+    assert ("abrupt_stop", "instant") in kinds
+    assert "rail_lean" in seen_alerts
+
+    # The buzzer pin played the lean's three quick chirps.
+    states = list(treadmill.pin_factory.pin(config.buzzer.gpio).states)
+    on_times = [round(s.timestamp, 2) for s in states if not s.state and s.timestamp > 0]
+    assert on_times.count(0.08) >= len(PATTERNS["rail_lean"])
+
+    # The session landed in SQLite, ended, with its rule counts.
+    db = sqlite3.connect(tmp_path / "history.sqlite3")
+    (rules_json, ended_at, distance), = db.execute("SELECT rules, ended_at, distance_m FROM sessions").fetchall()
+    rules = json.loads(rules_json)
+    assert ended_at is not None and distance > 5
+    assert rules["rail_lean"]["count"] == 1 and rules["rail_lean"]["seconds"] > 0.5
+    assert rules["speed_jump"]["count"] >= 1
+    stored = db.execute("SELECT kind, phase FROM events ORDER BY t").fetchall()
+    assert ("abrupt_stop", "instant") in stored
+
+    # The recording replays to exactly the events the live run raised.
+    out = io.StringIO()
+    replay_file(str(recording), config, out)
+    replayed = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(e["t"], e["kind"], e["phase"]) for e in replayed] == \
+        [(e["t"], e["kind"], e["phase"]) for e in live_events]
+
+
+@pytest.mark.parametrize("kind", sorted(PATTERNS))
+def test_every_kind_has_its_own_rhythm(kind):
+    others = [pattern for other, pattern in PATTERNS.items() if other != kind]
+    assert PATTERNS[kind] not in others
