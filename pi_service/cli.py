@@ -7,12 +7,12 @@ exits 2; `--debug` shows the traceback instead.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
 
 from pi_service import __version__
-from pi_service.config import load_config
 from pi_service.errors import CompanionError
 
 PROG = "treadmill-companion"
@@ -42,6 +42,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def run(sim: bool, config_path: str | None, record: str | None, host: str | None, port: int | None,
         scenario: str | None, speedup: float | None, naive_loop: bool) -> None:
     """Run the companion: the sampling loop and the status page."""
+    from pi_service.config import load_config
     from pi_service.daemon import run_daemon
     from pi_service.sampling.sampler import SamplerOptions
 
@@ -62,6 +63,7 @@ def run(sim: bool, config_path: str | None, record: str | None, host: str | None
 @click.option("--config", "config_path", metavar="FILE", help="TOML config file with the rule thresholds.")
 def replay(recording: str, config_path: str | None) -> None:
     """Run the safety rules over a recording; one JSON event per line on stdout."""
+    from pi_service.config import load_config
     from pi_service.replay import replay_file
 
     replay_file(recording, load_config(config_path))
@@ -87,6 +89,10 @@ def main(argv: list[str] | None = None) -> None:
         code = 2
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:
+        # stdout's reader went away (`replay ... | head`): stop quietly, as Unix tools do.
+        sys.stdout = open(os.devnull, "w")
+        code = 0
     except BaseException as exc:
         from pi_service.daemon import Terminated
 

@@ -59,8 +59,8 @@ def run_daemon(config: Config, options: SamplerOptions, host: str, port: int) ->
     # done, so the sampling process is stopped in `finally` rather than orphaned.
     signal.signal(signal.SIGTERM, _on_sigterm)
     sampler = (SamplerThread if options.pacing == "naive" else SamplerProcess)(config, options)
-    sampler.start()
     try:
+        sampler.start()
         log.info("first sample %.2f s after start (%s)", time.monotonic() - started, sampler.realtime)
         app = create_app(sampler, config)
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",

@@ -21,10 +21,11 @@ class HardwareError(CompanionError):
 class BusFault(HardwareError):
     """An I2C transfer failed (NACK, timeout, EIO) even after its retry."""
 
-    def __init__(self, device: str, reason: str):
+    def __init__(self, device: str, reason: str, timeout: bool = False):
         super().__init__(f"{device}: {reason}")
         self.device = device
         self.reason = reason
+        self.timeout = timeout  # the bus itself hung: other devices on it will hang too
 
 
 class WiringError(HardwareError):

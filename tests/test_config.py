@@ -45,10 +45,19 @@ def test_pulses_per_metre_from_roller_geometry_unless_calibrated():
     ("[sampling]\nrate_hz = 500\n", "t.toml:2: sampling.rate_hz: Input should be less than or equal to 200 (got 500)"),
     ("[belt]\n# magnets\n\nmagnets = 0\n", "t.toml:4: belt.magnets: Input should be greater than or equal to 1 (got 0)"),
     ("units = 'furlongs'\n", "t.toml:1: units: Input should be 'km/h' or 'mph' (got 'furlongs')"),
-    ("[rails]\ndata_rate_sps = 100\n", "t.toml:1: rails: data_rate_sps must be one of"),
-    ("[incline]\naddress = 0x68\n", "t.toml:1: incline: address must be 0x53 (SDO low) or 0x1D (SDO high)"),
+    ("[rails]\ndata_rate_sps = 100\n", "t.toml:2: rails.data_rate_sps: Input should be 8, 16, 32, 64, 128, 250,"),
+    ("[rails]\nright_channel = 0\n", "t.toml:2: rails.right_channel: AIN0 is already left_channel"),
+    ("[incline]\naddress = 0x68\n", "t.toml:2: incline.address: must be 0x53 (SDO low) or 0x1D (SDO high), not 0x68"),
     ("[rules.rail_lean]\nhold_s = 'long'\n", "t.toml:2: rules.rail_lean.hold_s: Input should be a valid number"),
-    ("[buzzer]\ngpio = 17\n", "t.toml: (top level): belt.gpio and buzzer.gpio are both 17"),
+    ("[sampling]\nrate_hz = '150'\n", "t.toml:2: sampling.rate_hz: Input should be a valid number (got '150')"),
+    ("[belt]\npull_up = 'yes'\n", "t.toml:2: belt.pull_up: Input should be a valid boolean (got 'yes')"),
+    ("[rules.sensor_fault]\nrail_n_max = nan\n", "t.toml:2: rules.sensor_fault.rail_n_max: Input should be a finite"),
+    ("[rules.sensor_fault]\nincline_pct_max = -10\n",
+     "t.toml:2: rules.sensor_fault.incline_pct_max: must be above incline_pct_min (-5)"),
+    ("[buzzer]\ngpio = 17\n", "t.toml:1: buzzer: gpio 17 is already belt.gpio"),
+    ("[sampling]\nrate_hz = 200\n[rails]\ndata_rate_sps = 128\n",
+     "t.toml:3: rails: data_rate_sps 128 is too slow for sampling.rate_hz 200"),
+    ("[belt]\nmagnets = 64\nroller_diameter_m = 0.02\n", "t.toml:1: belt: glitch_s 0.002 s would drop real pulses"),
 ])
 def test_bad_values_are_one_line_naming_file_line_key_and_reason(toml, expected):
     with pytest.raises(ConfigError) as caught:

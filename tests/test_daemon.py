@@ -31,7 +31,8 @@ def start(*args, port=None, state=None):
     port = port or free_port()
     env = dict(os.environ, STATE_DIRECTORY=str(state or Path(tempfile.mkdtemp(prefix="tc-state-"))))
     process = subprocess.Popen([sys.executable, "-m", "pi_service", "run", "--sim", "--host", "127.0.0.1",
-                                "--port", str(port), *args], cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env)
+                                "--port", str(port), *args], cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)  # its own process group, as in a terminal
     started = time.monotonic()
     while time.monotonic() - started < 10:
         try:
@@ -102,7 +103,10 @@ def test_ctrl_c_stops_everything_within_two_seconds():
     process, port, _ = start()
     sampler = children(process.pid)
     assert len(sampler) == 1
-    code, took = stop(process, signal.SIGINT)
+    started = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole process group
+    code = process.wait(timeout=5)
+    took = time.monotonic() - started
     assert took < 2 and code == 130
     assert not Path(f"/proc/{sampler[0]}").exists()
     assert "Traceback" not in process.stderr.read()
@@ -147,3 +151,22 @@ def test_busy_port_is_a_one_line_error():
     assert result.stderr.strip().splitlines()[-1] == (
         f"treadmill-companion: error: cannot serve on 127.0.0.1:{port}: Address already in use")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("sig, group", [(signal.SIGTERM, False), (signal.SIGINT, True)])
+@pytest.mark.parametrize("delay", [0.2, 0.6])
+def test_a_stop_during_start_up_is_clean(sig, group, delay):
+    env = dict(os.environ, STATE_DIRECTORY=tempfile.mkdtemp(prefix="tc-state-"))
+    process = subprocess.Popen([sys.executable, "-m", "pi_service", "run", "--sim", "--host", "127.0.0.1",
+                                "--port", str(free_port())], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                               env=env, start_new_session=True)
+    time.sleep(delay)
+    if group:
+        os.killpg(process.pid, sig)
+    else:
+        process.send_signal(sig)
+    process.wait(timeout=5)
+    stderr = process.stderr.read()
+    assert "Traceback" not in stderr, stderr
+    time.sleep(0.3)
+    assert children(process.pid) == []

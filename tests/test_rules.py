@@ -1,6 +1,5 @@
 """Every row of spec section 7's table, with its edges."""
 
-import pytest
 
 from pi_service.config import Config
 from tests.conftest import make_config

@@ -15,7 +15,8 @@ import tomllib
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from pi_service.errors import ConfigError
 
@@ -26,7 +27,8 @@ DEMO_CONFIG = CONFIG_DIR / "demo.toml"
 class Section(BaseModel):
     """A config table: unknown keys are errors, values are immutable once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: "150" is not a number and "yes" is not a boolean; nan and inf are not values.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class SamplingConfig(Section):
@@ -35,6 +37,9 @@ class SamplingConfig(Section):
         50, ge=0, le=99, description="SCHED_FIFO priority for the loop; 0 = normal scheduling"
     )
     cpu: int | None = Field(None, ge=0, le=255, description="pin the loop to this CPU core")
+
+
+TOP_SPEED_MPS = 30 / 3.6  # the fastest belt the sensor must follow (spec 7's speed range)
 
 
 class BeltConfig(Section):
@@ -48,14 +53,22 @@ class BeltConfig(Section):
     glitch_s: float = Field(0.002, ge=0, le=0.05, description="edges closer than this are bounce")
     zero_speed_timeout_s: float = Field(2.0, ge=0.2, le=10)
 
+    @model_validator(mode="after")
+    def _glitch_below_pulse_interval(self) -> "BeltConfig":
+        interval = 1.0 / (self.effective_pulses_per_m() * TOP_SPEED_MPS)
+        if self.glitch_s >= interval / 2:
+            raise ValueError(f"glitch_s {self.glitch_s:g} s would drop real pulses: at {TOP_SPEED_MPS * 3.6:g} km/h "
+                             f"they come every {interval * 1000:.2f} ms")
+        return self
+
     def effective_pulses_per_m(self) -> float:
         if self.pulses_per_m is not None:
             return self.pulses_per_m
         return self.magnets / (math.pi * self.roller_diameter_m)
 
 
-ADS1115_FULL_SCALES_V = (6.144, 4.096, 2.048, 1.024, 0.512, 0.256)
-ADS1115_DATA_RATES_SPS = (8, 16, 32, 64, 128, 250, 475, 860)
+FullScale = Literal[6.144, 4.096, 2.048, 1.024, 0.512, 0.256]
+DataRate = Literal[8, 16, 32, 64, 128, 250, 475, 860]
 
 
 class RailsConfig(Section):
@@ -63,25 +76,27 @@ class RailsConfig(Section):
     address: int = Field(0x48, ge=0x48, le=0x4B, description="ADS1115 ADDR pin: GND 0x48 .. SCL 0x4B")
     left_channel: int = Field(0, ge=0, le=3)
     right_channel: int = Field(1, ge=0, le=3)
-    full_scale_v: float = Field(4.096, description="PGA full-scale range")
-    data_rate_sps: int = Field(475)
+    full_scale_v: FullScale = Field(4.096, description="PGA full-scale range")
+    data_rate_sps: DataRate = Field(475)
     # Linear map volts -> newtons per rail until `calibrate rails` measures it.
     left_zero_v: float = Field(0.5, ge=-6.144, le=6.144)
     left_n_per_v: float = Field(600.0, ge=-100000, le=100000)
     right_zero_v: float = Field(0.5, ge=-6.144, le=6.144)
     right_n_per_v: float = Field(600.0, ge=-100000, le=100000)
 
-    @model_validator(mode="after")
-    def _check(self) -> "RailsConfig":
-        if self.full_scale_v not in ADS1115_FULL_SCALES_V:
-            raise ValueError(f"full_scale_v must be one of {ADS1115_FULL_SCALES_V}")
-        if self.data_rate_sps not in ADS1115_DATA_RATES_SPS:
-            raise ValueError(f"data_rate_sps must be one of {ADS1115_DATA_RATES_SPS}")
-        if self.left_channel == self.right_channel:
-            raise ValueError("left_channel and right_channel must differ")
-        if self.left_n_per_v == 0 or self.right_n_per_v == 0:
-            raise ValueError("n_per_v must not be zero")
-        return self
+    @field_validator("right_channel")
+    @classmethod
+    def _channels_differ(cls, value: int, info: ValidationInfo) -> int:
+        if value == info.data.get("left_channel"):
+            raise ValueError(f"AIN{value} is already left_channel")
+        return value
+
+    @field_validator("left_n_per_v", "right_n_per_v")
+    @classmethod
+    def _not_zero(cls, value: float) -> float:
+        if value == 0:
+            raise ValueError("must not be zero")
+        return value
 
 
 class InclineConfig(Section):
@@ -94,11 +109,12 @@ class InclineConfig(Section):
     span: float = Field(1.0, ge=0.5, le=2.0, description="grade correction from a known incline")
     smoothing_s: float = Field(0.5, ge=0, le=5, description="low-pass time constant for footstrike vibration")
 
-    @model_validator(mode="after")
-    def _check(self) -> "InclineConfig":
-        if self.address not in (0x53, 0x1D):
-            raise ValueError("address must be 0x53 (SDO low) or 0x1D (SDO high)")
-        return self
+    @field_validator("address")
+    @classmethod
+    def _adxl345_address(cls, value: int) -> int:
+        if value not in (0x53, 0x1D):
+            raise ValueError(f"must be 0x53 (SDO low) or 0x1D (SDO high), not 0x{value:02X}")
+        return value
 
 
 class BuzzerConfig(Section):
@@ -167,12 +183,20 @@ class AbruptStopRule(Section):
 class SensorFaultRule(Section):
     fault_s: float = Field(0.5, gt=0, le=60)
     recover_s: float = Field(2, gt=0, le=60)
-    speed_kmh_min: float = 0
-    speed_kmh_max: float = Field(30, gt=0)
-    incline_pct_min: float = -5
-    incline_pct_max: float = 45
-    rail_n_min: float = -20
-    rail_n_max: float = 2000
+    speed_kmh_min: float = Field(0, ge=0, le=60)
+    speed_kmh_max: float = Field(30, gt=0, le=60)
+    incline_pct_min: float = Field(-5, ge=-45, le=45)
+    incline_pct_max: float = Field(45, ge=-45, le=60)
+    rail_n_min: float = Field(-20, ge=-5000, le=5000)
+    rail_n_max: float = Field(2000, ge=-5000, le=5000)
+
+    @field_validator("speed_kmh_max", "incline_pct_max", "rail_n_max")
+    @classmethod
+    def _above_min(cls, value: float, info: ValidationInfo) -> float:
+        low_key = info.field_name.removesuffix("_max") + "_min"
+        if low_key in info.data and value <= info.data[low_key]:
+            raise ValueError(f"must be above {low_key} ({info.data[low_key]:g})")
+        return value
 
 
 class RulesConfig(Section):
@@ -217,11 +241,24 @@ class Config(Section):
     actions: ActionsConfig = ActionsConfig()
     sim: SimConfig = SimConfig()
 
-    @model_validator(mode="after")
-    def _check_gpio(self) -> "Config":
-        if self.belt.gpio == self.buzzer.gpio:
-            raise ValueError(f"belt.gpio and buzzer.gpio are both {self.belt.gpio}")
-        return self
+    @field_validator("rails")
+    @classmethod
+    def _adc_keeps_up(cls, rails: RailsConfig, info: ValidationInfo) -> RailsConfig:
+        # Each tick collects the conversion the previous tick started: it must be done by then.
+        sampling = info.data.get("sampling")
+        if sampling is not None and 1.1 / rails.data_rate_sps > 1.0 / sampling.rate_hz:
+            raise ValueError(f"data_rate_sps {rails.data_rate_sps} is too slow for sampling.rate_hz "
+                             f"{sampling.rate_hz:g}: a conversion must finish within one period")
+        return rails
+
+    @field_validator("buzzer")
+    @classmethod
+    def _pins_differ(cls, buzzer: BuzzerConfig, info: ValidationInfo) -> BuzzerConfig:
+        belt = info.data.get("belt")
+        if belt is not None and buzzer.gpio == belt.gpio:
+            raise ValueError(f"gpio {buzzer.gpio} is already belt.gpio")
+        return buzzer
+
 
 
 def load_config(path: str | Path | None) -> Config:

@@ -7,7 +7,6 @@ silences it. A pattern is a sequence of (on seconds, off seconds) pairs.
 
 from __future__ import annotations
 
-import queue
 import threading
 from typing import Sequence
 
@@ -15,25 +14,27 @@ from gpiozero import Buzzer
 
 Pattern = Sequence[tuple[float, float]]
 
-_STOP = ()
-
 
 class BuzzerDriver:
     def __init__(self, pin_factory, gpio: int, active_high: bool = True):
         self.device = Buzzer(gpio, active_high=active_high, initial_value=False, pin_factory=pin_factory)
-        self._patterns: queue.SimpleQueue = queue.SimpleQueue()
-        self._interrupt = threading.Event()
+        # The newest request, handed over under a lock: the thread takes it and clears the
+        # signal in one step, so a request made after that always interrupts what plays.
+        self._lock = threading.Lock()
+        self._request: tuple | None = None
+        self._signal = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="buzzer", daemon=True)
         self._thread.start()
 
     def play(self, pattern: Pattern) -> None:
-        """Start `pattern` now, replacing whatever is playing. Never blocks."""
-        self._patterns.put(tuple(pattern))
-        self._interrupt.set()
+        """Start `pattern` now, replacing whatever is playing. Never blocks for long."""
+        with self._lock:
+            self._request = tuple(pattern)
+            self._signal.set()
 
     def stop(self) -> None:
-        self.play(_STOP)
+        self.play(())
 
     @property
     def is_sounding(self) -> bool:
@@ -43,26 +44,26 @@ class BuzzerDriver:
         if self._closed:
             return
         self._closed = True
-        self._patterns.put(None)
-        self._interrupt.set()
+        with self._lock:
+            self._request = None
+            self._signal.set()
         self._thread.join(timeout=1)
         self.device.close()
 
     def _run(self) -> None:
         while True:
-            pattern = self._patterns.get()
-            self._interrupt.clear()
-            # Only the newest pattern matters: skip any queued behind it.
-            while not self._patterns.empty():
-                pattern = self._patterns.get()
-            if pattern is None:
+            self._signal.wait()
+            with self._lock:
+                pattern, self._request = self._request, ()
+                self._signal.clear()
+            if pattern is None:  # closing
                 self.device.off()
                 return
             for on_s, off_s in pattern:
                 self.device.on()
-                if self._interrupt.wait(on_s):
+                if self._signal.wait(on_s):
                     break
                 self.device.off()
-                if self._interrupt.wait(off_s):
+                if self._signal.wait(off_s):
                     break
             self.device.off()

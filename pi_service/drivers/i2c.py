@@ -1,8 +1,9 @@
 """One bounded, counted way to talk to an I2C device; every driver's bus traffic goes through it.
 
-A transfer that fails (NACK, timeout, EIO, device gone) is retried once, then raised as
-a BusFault naming the device. The kernel's adapter timeout bounds how long one attempt
-can take; `open_bus` sets it, since smbus2 has no option for it.
+A transfer that fails (NACK, EIO, device gone) is retried once, then raised as a
+BusFault naming the device. A timeout is not retried: the kernel's adapter timeout
+(which `open_bus` sets, since smbus2 has no option for it) already cost 10 ms, and a hung
+bus will hang again, so one attempt is all a sampling tick can afford.
 """
 
 from __future__ import annotations
@@ -80,12 +81,18 @@ class I2CDevice:
     def _transfer(self, operation, *args):
         try:
             return operation(*args)
-        except OSError:
-            pass  # one retry: a single glitch on a long wire to the deck is common
+        except OSError as exc:
+            if exc.errno == errno.ETIMEDOUT:
+                self._fail(exc)
+            # one retry: a single glitch on a long wire to the deck is common
         try:
             return operation(*args)
         except OSError as exc:
-            self.errors += 1
-            reason = _REASONS.get(exc.errno, exc.strerror or str(exc))
-            self.last_error = reason
-            raise BusFault(f"{self.name} at 0x{self.address:02x}", reason) from exc
+            self._fail(exc)
+
+    def _fail(self, exc: OSError):
+        self.errors += 1
+        reason = _REASONS.get(exc.errno, exc.strerror or str(exc))
+        self.last_error = reason
+        raise BusFault(f"{self.name} at 0x{self.address:02x}", reason,
+                       timeout=exc.errno == errno.ETIMEDOUT) from exc

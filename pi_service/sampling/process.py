@@ -37,12 +37,18 @@ def _child_main(config: Config, options: SamplerOptions, board: SnapshotBoard, p
     def should_stop() -> bool:
         return stop.is_set() or os.getppid() != parent_pid
 
+    def tell_parent(message: tuple) -> None:
+        try:
+            conn.send(message)
+        except OSError:
+            pass  # the parent stopped waiting (it is shutting down): nothing to tell
+
     try:
-        run_sampler(config, options, board, should_stop, lambda realtime: conn.send(("ready", realtime)))
+        run_sampler(config, options, board, should_stop, lambda realtime: tell_parent(("ready", realtime)))
     except CompanionError as exc:
-        conn.send(("error", str(exc)))
+        tell_parent(("error", str(exc)))
     except BaseException as exc:  # noqa: BLE001 - tell the parent why, then die loudly
-        conn.send(("error", f"sampling process failed: {type(exc).__name__}: {exc}"))
+        tell_parent(("error", f"sampling process failed: {type(exc).__name__}: {exc}"))
         raise
 
 
@@ -68,7 +74,16 @@ class SamplerProcess:
         receive, send = self._ctx.Pipe(duplex=False)
         self._process = self._ctx.Process(target=_child_main, name="treadmill-sampler",
                                           args=(self.config, self.options, self.board, os.getpid(), send))
-        self._process.start()
+        # The child inherits an ignored SIGINT, so a Ctrl-C to the whole terminal's process
+        # group while its interpreter starts cannot kill it mid-import; the parent stops it.
+        # (Only the main thread may change signal handling; the watcher's restarts need not.)
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            self._process.start()
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
         send.close()
         if not receive.poll(timeout_s):
             self._kill()
@@ -106,7 +121,7 @@ class SamplerProcess:
                 self.restarts += 1
                 attempt = 0
                 log.warning("sampling process restarted")
-            except CompanionError as exc:
+            except Exception as exc:  # noqa: BLE001 - the watcher must outlive any one failed restart
                 attempt += 1
                 log.error("restart failed: %s", exc)
 

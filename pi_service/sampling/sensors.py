@@ -2,7 +2,11 @@
 
 A device that fails is left alone for a back-off (50 ms, doubling to 1 s) so a dead
 bus cannot cost a transfer timeout every tick, then tried again and re-initialised:
-it recovers on its own. The ADS1115's two rails are read pipelined, one channel per
+it recovers on its own. A timeout means the bus itself hangs, so the other device on
+that bus is not tried in the same tick: a hung bus costs one adapter timeout per try.
+A single accelerometer reading far from 1 g is a footstrike jolt, not a fault: the
+incline holds its last value, and only implausible readings for `IMPLAUSIBLE_FAULT_S`
+make a fault. The ADS1115's two rails are read pipelined, one channel per
 tick: each tick collects the conversion started on the previous tick and starts the
 other channel, so the loop never waits for a conversion.
 """
@@ -19,11 +23,12 @@ from pi_service.drivers.ads1115 import ADS1115
 from pi_service.drivers.adxl345 import ADXL345, grade_pct, output_rate_hz, pitch_deg
 from pi_service.drivers.belt_speed import BeltSpeedSensor
 from pi_service.drivers.i2c import I2CDevice
-from pi_service.errors import HardwareError
+from pi_service.errors import BusFault, HardwareError
 
 BACKOFF_FIRST_S = 0.05
 BACKOFF_MAX_S = 1.0
 GRAVITY_PLAUSIBLE_MPS2 = (4.9, 14.7)  # 0.5 g .. 1.5 g: anything else is not a chip at rest on a deck
+IMPLAUSIBLE_FAULT_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,8 @@ class Sensors:
         self._rail_pending: int | None = None  # index (0 left, 1 right) of the conversion under way
         self._rail_waits = 0
         self._incline_filter = LowPass(incline.smoothing_s)
+        self._implausible_since: float | None = None
+        self._hung_buses: set[int] = set()  # buses that timed out during this tick
         self._accel_rate = output_rate_hz(config.sampling.rate_hz)
 
     def _bus_for(self, number: int):
@@ -114,8 +121,14 @@ class Sensors:
 
     def read(self, t: float) -> Sample:
         """Every channel at clock time `t` (the monotonic clock, which is also the pin factory's ticks)."""
+        self._hung_buses.clear()
         left, right = self._read_rails(t)
         return Sample(t, self.belt.speed_mps(t), self._read_incline(t), left, right)
+
+    def _bus_failed(self, guard: DeviceGuard, bus: int, t: float, exc: Exception) -> None:
+        if isinstance(exc, BusFault) and exc.timeout:
+            self._hung_buses.add(bus)
+        guard.failed(t, str(exc))
 
     def faults(self) -> list[Fault]:
         return [Fault(channel, guard.name, guard.fault, guard.since_t)
@@ -127,7 +140,11 @@ class Sensors:
 
     def _read_rails(self, t: float) -> tuple[float | None, float | None]:
         guard = self.rails_guard
+        bus = self.config.rails.i2c_bus
         if not guard.ready(t):
+            return None, None
+        if bus in self._hung_buses:
+            guard.failed(t, f"I2C bus {bus} hung this tick")
             return None, None
         try:
             if guard.needs_init:
@@ -156,7 +173,7 @@ class Sensors:
             self._rail_pending = pending
             guard.succeeded()
         except (HardwareError, OSError) as exc:
-            guard.failed(t, str(exc))
+            self._bus_failed(guard, bus, t, exc)
             self._rail_values = [None, None]
             return None, None
         return tuple(self._rail_values)  # type: ignore[return-value]
@@ -166,6 +183,9 @@ class Sensors:
         if not guard.ready(t):
             return None
         cfg = self.config.incline
+        if cfg.i2c_bus in self._hung_buses:
+            guard.failed(t, f"I2C bus {cfg.i2c_bus} hung this tick")
+            return None
         try:
             if guard.needs_init:
                 self.incline_device.bus = self._bus_for(cfg.i2c_bus)
@@ -175,10 +195,17 @@ class Sensors:
             acceleration = self.accelerometer.read_acceleration()
             magnitude = math.sqrt(sum(a * a for a in acceleration))
             if not GRAVITY_PLAUSIBLE_MPS2[0] <= magnitude <= GRAVITY_PLAUSIBLE_MPS2[1]:
-                raise HardwareError(f"reads {magnitude / 9.80665:.2f} g, not about 1 g: chip reset or loose")
+                if self._implausible_since is None:
+                    self._implausible_since = t
+                if t - self._implausible_since >= IMPLAUSIBLE_FAULT_S:
+                    self._implausible_since = None
+                    raise HardwareError(f"reads {magnitude / 9.80665:.2f} g, not about 1 g: chip reset or loose")
+                guard.succeeded()
+                return self._incline_filter.value  # a footstrike jolt: hold the last value
+            self._implausible_since = None
             guard.succeeded()
         except (HardwareError, OSError) as exc:
-            guard.failed(t, str(exc))
+            self._bus_failed(guard, cfg.i2c_bus, t, exc)
             return None
         grade = grade_pct(pitch_deg(acceleration, cfg.forward_axis), cfg.zero_deg, cfg.span)
         return self._incline_filter.update(t, grade)
