@@ -89,8 +89,9 @@ class NudgePolicy:
         """Repeat nudges for intervals still raised and not snoozed or acknowledged."""
         due = []
         for kind, state in self._kinds.items():
-            if (state.active and not self._quiet(state, now) and state.last_nudge_t is not None
-                    and now - state.last_nudge_t >= self.repeat_s):
+            # (An interval raised during a snooze is nudged as soon as the snooze is over.)
+            if (state.active and not self._quiet(state, now)
+                    and (state.last_nudge_t is None or now - state.last_nudge_t >= self.repeat_s)):
                 due.append(self._nudge(kind, state, now))
         return due
 
