@@ -132,3 +132,23 @@ def test_live_run_nudges_stores_the_session_and_replays_to_the_same_events(tmp_p
 def test_every_kind_has_its_own_rhythm(kind):
     others = [pattern for other, pattern in PATTERNS.items() if other != kind]
     assert PATTERNS[kind] not in others
+
+
+def test_snooze_and_acknowledge_reach_the_sampler_through_its_command_pipe():
+    import multiprocessing
+
+    config = make_config("")
+    treadmill = VirtualTreadmill(config, parse_scenario("[[step]]\nduration_s = 100\n", "idle"), noise=False)
+    sensors = Sensors(config, treadmill.open_bus, treadmill.pin_factory)
+    receive, send = multiprocessing.Pipe(duplex=False)
+    sampler = Sampler(config, sensors, SnapshotBoard(), LoopStats(), commands=receive)
+    send.send(("snooze", "rail_lean", 600.0))
+    send.send(("acknowledge", "steep_incline", 0.0))
+    send.send(("launch", "rail_lean", 0.0))  # unknown: ignored, not fatal
+    t = time.monotonic()
+    sampler.tick(t)
+    assert sampler.nudges.status(t)["rail_lean"]["snoozed_s"] == pytest.approx(600, abs=0.1)
+    send.close()
+    sampler.tick(t + 0.01)  # the web process gone: the sampler carries on
+    assert sampler.commands is None
+    sensors.close()

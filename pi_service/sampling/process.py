@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 
 
-def _child_main(config: Config, options: SamplerOptions, board: SnapshotBoard, parent_pid: int, conn) -> None:
+def _child_main(config: Config, options: SamplerOptions, board: SnapshotBoard, parent_pid: int, conn,
+                commands) -> None:
     from pi_service.sampling.realtime import die_with_parent
 
     stop = threading.Event()
@@ -44,12 +45,29 @@ def _child_main(config: Config, options: SamplerOptions, board: SnapshotBoard, p
             pass  # the parent stopped waiting (it is shutting down): nothing to tell
 
     try:
-        run_sampler(config, options, board, should_stop, lambda realtime: tell_parent(("ready", realtime)))
+        run_sampler(config, options, board, should_stop, lambda realtime: tell_parent(("ready", realtime)), commands)
     except CompanionError as exc:
         tell_parent(("error", str(exc)))
     except BaseException as exc:  # noqa: BLE001 - tell the parent why, then die loudly
         tell_parent(("error", f"sampling process failed: {type(exc).__name__}: {exc}"))
         raise
+
+
+class CommandPipe:
+    """The web process's side of the command pipe: snooze and acknowledge, sent to the sampler."""
+
+    def __init__(self, ctx):
+        self._ctx = ctx
+        self._lock = threading.Lock()
+        self.receiver, self._sender = ctx.Pipe(duplex=False)
+
+    def renew(self) -> None:
+        with self._lock:
+            self.receiver, self._sender = self._ctx.Pipe(duplex=False)
+
+    def send(self, name: str, kind: str, seconds: float = 0.0) -> None:
+        with self._lock:
+            self._sender.send((name, kind, seconds))
 
 
 class SamplerProcess:
@@ -60,6 +78,7 @@ class SamplerProcess:
         self.board = SnapshotBoard(self._ctx)
         self.realtime = ""
         self.restarts = 0
+        self.commands = CommandPipe(self._ctx)
         self._process = None
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -72,8 +91,11 @@ class SamplerProcess:
 
     def _spawn(self, timeout_s: float) -> None:
         receive, send = self._ctx.Pipe(duplex=False)
+        if self._process is not None:
+            self.commands.renew()  # a restarted child gets a fresh pipe
         self._process = self._ctx.Process(target=_child_main, name="treadmill-sampler",
-                                          args=(self.config, self.options, self.board, os.getpid(), send))
+                                          args=(self.config, self.options, self.board, os.getpid(), send,
+                                                self.commands.receiver))
         # The child inherits an ignored SIGINT, so a Ctrl-C to the whole terminal's process
         # group while its interpreter starts cannot kill it mid-import; the parent stops it.
         # (Only the main thread may change signal handling; the watcher's restarts need not.)
@@ -150,6 +172,7 @@ class SamplerThread:
         self.board = SnapshotBoard()
         self.realtime = ""
         self.restarts = 0
+        self.commands = CommandPipe(multiprocessing.get_context("spawn"))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -159,7 +182,8 @@ class SamplerThread:
 
         def body():
             try:
-                run_sampler(self.config, self.options, self.board, self._stop.is_set, lambda _: ready.set())
+                run_sampler(self.config, self.options, self.board, self._stop.is_set, lambda _: ready.set(),
+                            self.commands.receiver)
             except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
                 failure.append(exc)
                 ready.set()

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from pi_service.actions.nudges import NudgePolicy
+from pi_service.actions.nudges import PATTERNS, NudgePolicy
 from pi_service.config import Config
 from pi_service.core.engine import RuleEngine
 from pi_service.core.events import Event
@@ -50,7 +50,7 @@ class Sampler:
 
     def __init__(self, config: Config, sensors: Sensors, board: SnapshotBoard, stats: LoopStats,
                  recorder: RecordingWriter | None = None, treadmill=None, realtime: str = "",
-                 buzzer: BuzzerDriver | None = None, history: HistoryWriter | None = None):
+                 buzzer: BuzzerDriver | None = None, history: HistoryWriter | None = None, commands=None):
         self.config = config
         self.sensors = sensors
         self.board = board
@@ -60,6 +60,7 @@ class Sampler:
         self.realtime = realtime
         self.buzzer = buzzer
         self.history = history
+        self.commands = commands  # the receiving end of a pipe from the web process, or None
         self.engine = RuleEngine(config)
         self.nudges = NudgePolicy(config.actions.nudge_repeat_s)
         self.summary = SummaryBuilder(config.rules.steep_incline.grade_pct)
@@ -68,7 +69,32 @@ class Sampler:
         self.started_t: float | None = None
         self._saved_t = float("-inf")
 
+    def command(self, name: str, kind: str, seconds: float, now: float) -> None:
+        """A person's answer to a nudge, from the page: snooze a kind, or acknowledge it."""
+        if kind not in PATTERNS:
+            raise ValueError(f"unknown kind {kind!r}")
+        if name == "snooze":
+            self.nudges.snooze(kind, now + seconds)
+        elif name == "acknowledge":
+            self.nudges.acknowledge(kind)
+        else:
+            raise ValueError(f"unknown command {name!r}")
+        if self.buzzer is not None:
+            self.buzzer.stop()
+
+    def _take_commands(self, now: float) -> None:
+        """Commands from the web process: a poll of the pipe, never a wait."""
+        while self.commands is not None and self.commands.poll():
+            try:
+                name, kind, seconds = self.commands.recv()
+                self.command(name, kind, float(seconds), now)
+            except (EOFError, OSError):
+                self.commands = None  # the web process is gone
+            except (ValueError, TypeError) as exc:
+                log.warning("ignored a bad command: %s", exc)
+
     def tick(self, t: float) -> None:
+        self._take_commands(t)
         sample = quantize(self.sensors.read(t))
         events = self.engine.update(sample)
         self._follow_session(sample)
@@ -183,7 +209,7 @@ def open_hardware(config: Config, options: SamplerOptions):
 
 
 def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
-                should_stop: Callable[[], bool], on_ready: Callable[[str], None]) -> None:
+                should_stop: Callable[[], bool], on_ready: Callable[[str], None], commands=None) -> None:
     """Open the hardware, start the loop, call `on_ready`, and sample until `should_stop()`."""
     priority = config.sampling.realtime_priority
     realtime = "naive baseline thread" if options.pacing == "naive" else "normal scheduling"
@@ -202,7 +228,7 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
         if realtime.startswith("SCHED_FIFO"):
             loop_priority(priority)
             realtime = realtime.replace(f"SCHED_FIFO {priority - 1}", f"SCHED_FIFO {priority}", 1)
-        sampler = Sampler(config, sensors, board, stats, recorder, treadmill, realtime, buzzer, history)
+        sampler = Sampler(config, sensors, board, stats, recorder, treadmill, realtime, buzzer, history, commands)
         loop = FixedRateLoop(config.sampling.rate_hz, sampler.tick, stats, pacing=options.pacing)
         sampler.tick(time.monotonic())  # the first snapshot, before anyone waits for it
         buzzer.play(READY_CHIRP)
