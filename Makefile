@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-replay clean
 
 # The venv, with the package (editable) and its test tools; redone when pyproject changes.
 $(STAMP): pyproject.toml
@@ -25,6 +25,10 @@ test: $(STAMP)
 SECONDS ?= 60
 bench: $(STAMP)
 	$(BIN)/python bench/loop_latency.py --seconds $(SECONDS)
+
+# replay throughput on a one-hour 100 Hz recording
+bench-replay: $(STAMP)
+	$(BIN)/python bench/replay_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

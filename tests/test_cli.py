@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,35 @@ def test_recording_path_that_cannot_be_written(tmp_path):
 def test_debug_shows_the_traceback(tmp_path):
     result = run_cli("--debug", "run", "--config", str(tmp_path / "x.toml"))
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_replay_prints_only_event_lines_on_stdout(tmp_path):
+    recording = tmp_path / "r.csv"
+    rows = ["t_s,speed_mps,incline_pct,rail_left_n,rail_right_n,heart_rate"]
+    for i in range(6000):  # 60 s at 100 Hz: walk, then jump from 5 to 9 km/h at 40 s
+        t = i * 0.01
+        rows.append(f"{t:.2f},{(9 if t >= 40 else 5) / 3.6:.4f},1.0,0,0,{120 + i % 3}")
+    recording.write_text("\n".join(rows) + "\n")
+    result = run_cli("replay", str(recording))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    events = [json.loads(line) for line in lines]
+    assert [(e["kind"], e["phase"]) for e in events] == [("speed_jump", "instant"), ("no_warmup", "instant")]
+    assert events[0]["t"] == pytest.approx(40.0, abs=0.011)
+    assert events[1]["t"] == pytest.approx(40.0, abs=0.011)
+    assert all({"t", "kind", "phase", "message"} <= set(e) for e in events)
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("", "empty file"),
+    ("time,speed\n1,2\n", ":1: header must begin t_s,speed_mps,incline_pct,rail_left_n,rail_right_n"),
+    ("t_s,speed_mps,incline_pct,rail_left_n,rail_right_n\n0,1,2,3,4\n1,1,2,x3,4\n",
+     ":3: column 4 (rail_left_n): 'x3' is not a number"),
+    ("t_s,speed_mps,incline_pct,rail_left_n,rail_right_n\n0,1,2,3\n", ":2: 4 columns, expected at least 5"),
+])
+def test_malformed_recording_is_one_line_naming_line_and_column(tmp_path, content, expected):
+    recording = tmp_path / "bad.csv"
+    recording.write_text(content)
+    result = run_cli("replay", str(recording))
+    assert result.stdout == ""
+    assert expected in one_error_line(result)
