@@ -93,5 +93,5 @@ class RecordingWriter:
         try:
             os.fsync(self._file.fileno())
         except OSError:
-            pass
+            pass  # a disk that fails was already reported by _write_batch
         self._file.close()

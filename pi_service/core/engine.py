@@ -37,7 +37,3 @@ class RuleEngine:
         if len(out) > 1:
             out.sort(key=lambda event: event.t)
         return out
-
-    def active(self) -> list[Event]:
-        """The interval rules currently raised, as their start events would describe them."""
-        return [rule for rule in self.rules if getattr(rule, "active", False)]

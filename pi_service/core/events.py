@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-INTERVAL_KINDS = ("rail_lean", "rail_hold", "steep_incline", "sensor_fault")
-INSTANT_KINDS = ("speed_jump", "no_warmup", "abrupt_stop")
-KINDS = INTERVAL_KINDS + INSTANT_KINDS
+INTERVAL_KINDS = ("rail_lean", "rail_hold", "steep_incline", "sensor_fault")  # the rest are instant
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,10 @@ class SnapshotBoard:
         self.__init__(size=state["size"], buffer=state["buffer"])
 
     def publish(self, snapshot: dict) -> None:
-        payload = json.dumps(snapshot, separators=(",", ":")).encode()
+        self.publish_json(json.dumps(snapshot, separators=(",", ":")).encode())
+
+    def publish_json(self, payload: bytes) -> None:
+        """Publish a snapshot already serialised as a JSON object."""
         if len(payload) > self.size - _HEADER_SIZE:
             raise ValueError(f"snapshot of {len(payload)} bytes does not fit the board")
         view = self._view

@@ -121,10 +121,6 @@ class SamplerProcess:
             raise CompanionError(detail)
         self.realtime = detail
 
-    @property
-    def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
-
     def alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
 

@@ -90,4 +90,4 @@ def loop_priority(priority: int) -> None:
         if os.sched_getscheduler(0) == os.SCHED_FIFO:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
     except OSError:
-        pass
+        pass  # the loop keeps the helpers' priority: still real-time, just not above them

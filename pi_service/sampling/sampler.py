@@ -8,6 +8,7 @@ the benchmark's naive baseline only, in a thread of the web process.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -66,6 +67,8 @@ class Sampler:
         self.summary = SummaryBuilder(config.rules.steep_incline.grade_pct)
         self.alerts: dict[tuple, dict] = {}
         self.recent: list[dict] = []
+        self._alerts_json = "[]"
+        self._recent_json = "[]"
         self.started_t: float | None = None
         self._saved_t = float("-inf")
 
@@ -105,7 +108,14 @@ class Sampler:
             self._play(nudge.pattern)
         if self.recorder is not None:
             self.recorder.add(sample)
-        self.board.publish(self.snapshot(sample))
+        self.board.publish_json(self.snapshot_json(sample))
+
+    def snapshot_json(self, sample: Sample) -> bytes:
+        """The snapshot serialised: alerts and recent events change rarely, so their JSON
+        is kept from when they last changed and spliced in (it is most of the bytes)."""
+        head = self.snapshot(sample, with_events=False)
+        text = json.dumps(head, separators=(",", ":"))
+        return (text[:-1] + ',"alerts":' + self._alerts_json + ',"events":' + self._recent_json + "}").encode()
 
     def _follow_session(self, sample: Sample) -> None:
         for ended in self.engine.ended:
@@ -135,6 +145,8 @@ class Sampler:
         elif event.phase == "end":
             self.alerts.pop(key, None)
         self.recent = (self.recent + [data])[-RECENT_EVENTS:]
+        self._alerts_json = json.dumps(list(self.alerts.values()), separators=(",", ":"))
+        self._recent_json = json.dumps(self.recent, separators=(",", ":"))
         nudge = self.nudges.on_event(event, now)
         if nudge is not None:
             self._play(nudge.pattern)
@@ -143,7 +155,7 @@ class Sampler:
         if self.buzzer is not None:
             self.buzzer.play(pattern)
 
-    def snapshot(self, sample: Sample) -> dict:
+    def snapshot(self, sample: Sample, with_events: bool = True) -> dict:
         if self.started_t is None:
             self.started_t = sample.t
         figures = self.stats.figures
@@ -162,8 +174,7 @@ class Sampler:
             "session": None if session is None else {
                 "started_t": session.started_t, "elapsed_s": round(session.elapsed_s, 2),
                 "distance_m": round(session.distance_m, 2)},
-            "alerts": list(self.alerts.values()),
-            "events": self.recent,
+            **({"alerts": list(self.alerts.values()), "events": self.recent} if with_events else {}),
             "nudges": self.nudges.status(sample.t),
             "faults": faults,
             "loop": {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from gpiozero.pins.mock import MockFactory, MockPin, PinState
+from gpiozero.pins.mock import MockFactory, MockPin
 
 HISTORY = 4096
 
@@ -42,7 +42,3 @@ class SimPin(MockPin):
 
 def sim_pin_factory() -> MockFactory:
     return MockFactory(pin_class=SimPin)
-
-
-def history(pin: MockPin) -> list[PinState]:
-    return list(pin.states)

@@ -63,10 +63,6 @@ class SensorFaults:
         assert [rule.channel for rule in self.rules] == ["speed", "incline", "rail_left", "rail_right"]
         self.idle = True  # every channel valid and no rule active or pending, as of the last sample
 
-    @property
-    def active(self) -> bool:
-        return any(rule.active for rule in self.rules)
-
     def _quiet(self) -> bool:
         return not any(rule.active or rule.invalid.raw or rule.invalid.state for rule in self.rules)
 

@@ -32,9 +32,6 @@ class WindowExtreme:
             items.popleft()
         return self.sign * items[0][1]
 
-    def clear(self) -> None:
-        self.items.clear()
-
 
 class SpeedJump:
     """Speed risen by >= 2.5 km/h within 3 s; at most one per 10 s.
