@@ -107,8 +107,9 @@ def test_live_run_nudges_stores_the_session_and_replays_to_the_same_events(tmp_p
 
     # The buzzer pin played the lean's three quick chirps.
     states = list(treadmill.pin_factory.pin(config.buzzer.gpio).states)
-    on_times = [round(s.timestamp, 2) for s in states if not s.state and s.timestamp > 0]
-    assert on_times.count(0.08) >= len(PATTERNS["rail_lean"])
+    on_times = [s.timestamp for s in states if not s.state and s.timestamp > 0]
+    chirps = [d for d in on_times if 0.07 <= d <= 0.12]  # 80 ms, give or take a busy machine's wake-up
+    assert len(chirps) >= len(PATTERNS["rail_lean"])
 
     # The session landed in SQLite, ended, with its rule counts.
     db = sqlite3.connect(tmp_path / "history.sqlite3")
