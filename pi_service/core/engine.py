@@ -22,7 +22,18 @@ class RuleEngine:
             SpeedJump(rules), NoWarmup(rules), AbruptStop(rules),
             SensorFaults(rules, CHANNELS),
         ]
+        self.speed_jump = self.rules[3]
         self.ended: list[Session] = []
+
+    def watches(self) -> list[tuple[str, float]]:
+        """Every (quantity, value) comparison a rule or the session looks at (see IntervalRule.watches)."""
+        pairs = self.sessions.watches() + [pair for rule in self.rules for pair in rule.watches()]
+        return sorted(set(pairs))
+
+    def wake(self, t: float) -> float:
+        """The earliest time after the sample at `t` that any rule or the session could change
+        with every comparison in `watches()` (and the speed's rise) as it is."""
+        return min(self.sessions.wake(), *(rule.wake(t) for rule in self.rules))
 
     def update(self, sample: Sample) -> list[Event]:
         """The events this sample completes, in time order."""

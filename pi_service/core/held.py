@@ -45,6 +45,15 @@ class Held:
             return None
         return done
 
+    def wake(self, duration: float | None = None) -> float:
+        """The earliest time this could change with the raw condition unchanged: its
+        confirmation, or (if given) when the confirmed state completes `duration`."""
+        if self.raw != self.state:
+            return self.raw_since + self.min_s
+        if duration is not None and self.state:
+            return self.since + duration
+        return INF
+
     def reset(self, state: bool = False) -> None:
         self.raw = self.state = state
         self.raw_since = self.since = -INF

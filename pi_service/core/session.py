@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from pi_service.core.sample import Sample
 
+INF = float("inf")
+
 
 @dataclass(frozen=True, slots=True)
 class Session:
@@ -55,6 +57,13 @@ class SessionTracker:
             self._below_since = sample.t
         self.current = Session(self.current.started_t, sample.t, distance)
         return self._end_if_stopped_long_enough(sample.t)
+
+    def watches(self) -> list[tuple[str, float]]:
+        return [("speed_mps", self.start_mps)]
+
+    def wake(self) -> float:
+        """When the current session would end if the belt stays as it is."""
+        return INF if self._below_since is None else self._below_since + self.end_s
 
     def _end_if_stopped_long_enough(self, t: float) -> Session | None:
         if self._below_since is None or t - self._below_since < self.end_s:

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 
 from pi_service.core.advice import ENDED, MESSAGES
 from pi_service.core.events import Event
-from pi_service.core.held import Held
+from pi_service.core.held import INF, Held
 from pi_service.core.sample import Sample
 
 
@@ -21,6 +21,7 @@ class IntervalRule(ABC):
         self.release_s = release_s
         self.active = False
         self.release = Held(noise_s)
+        self.fresh = False  # a start or end just reset a condition: it has yet to see a sample
 
     def detail(self) -> dict:
         return {}
@@ -37,11 +38,27 @@ class IntervalRule(ABC):
     def restart(self) -> None:
         """Forget the start condition's history, after an interval ends."""
 
+    @abstractmethod
+    def watches(self) -> list[tuple[str, float]]:
+        """(Sample attribute or "total_n", value) pairs: the rule's conditions depend on a
+        sample only through whether each is known and how it compares with its value."""
+
+    @abstractmethod
+    def onset_wake(self, t: float) -> float:
+        """The earliest time after `t` the start condition could complete with no new evidence."""
+
+    def wake(self, t: float) -> float:
+        """The earliest time the rule could change state if the samples' comparisons stay as they are."""
+        if self.fresh:
+            return -INF
+        return self.release.wake(self.release_s) if self.active else self.onset_wake(t)
+
     def update(self, s: Sample, session_start: float | None, out: list[Event]) -> None:
+        self.fresh = False
         if not self.active:
             done = self.onset(s, session_start)
             if done is not None:
-                self.active = True
+                self.active = self.fresh = True
                 self.release.reset(False)
                 out.append(Event(done, self.kind, "start", MESSAGES[self.kind], self.level, self.detail()))
             return
@@ -49,5 +66,6 @@ class IntervalRule(ABC):
         done = self.release.held_until(s.t, self.release_s)
         if done is not None:
             self.active = False
+            self.fresh = True
             self.restart()
             out.append(Event(done, self.kind, "end", ENDED[self.kind], "info", self.detail()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pi_service.config import RulesConfig
-from pi_service.core.held import Held
+from pi_service.core.held import INF, Held
 from pi_service.core.rules.base import IntervalRule
 from pi_service.core.sample import Sample
 from pi_service.units import kmh_to_mps
@@ -34,6 +34,12 @@ class SensorFault(IntervalRule):
     def detail(self) -> dict:
         return {"channel": self.channel}
 
+    def watches(self) -> list[tuple[str, float]]:
+        return [(self.attribute, self.low), (self.attribute, self.high)]
+
+    def onset_wake(self, t: float) -> float:
+        return self.invalid.wake(self.fault_s)
+
     def _valid(self, s: Sample) -> bool:
         value = getattr(s, self.attribute)
         return value is not None and self.low <= value <= self.high
@@ -62,6 +68,12 @@ class SensorFaults:
         (self.left_lo, self.left_hi), (self.right_lo, self.right_hi) = ranges["rail_left"][1:], ranges["rail_right"][1:]
         assert [rule.channel for rule in self.rules] == ["speed", "incline", "rail_left", "rail_right"]
         self.idle = True  # every channel valid and no rule active or pending, as of the last sample
+
+    def watches(self) -> list[tuple[str, float]]:
+        return [pair for rule in self.rules for pair in rule.watches()]
+
+    def wake(self, t: float) -> float:
+        return INF if self.idle else min(rule.wake(t) for rule in self.rules)
 
     def _quiet(self) -> bool:
         return not any(rule.active or rule.invalid.raw or rule.invalid.state for rule in self.rules)

@@ -39,6 +39,13 @@ class SteepIncline(IntervalRule):
         self.streaks = (Streak(cfg.grade_pct, cfg.dip_pct, cfg.hold_s, rules.min_duration_s),
                         Streak(cfg.very_steep_pct, cfg.very_steep_dip_pct, cfg.very_steep_hold_s, rules.min_duration_s))
 
+    def watches(self) -> list[tuple[str, float]]:
+        levels = [self.release_pct] + [level for streak in self.streaks for level in (streak.grade, streak.dip)]
+        return [("incline_pct", level) for level in levels]
+
+    def onset_wake(self, t: float) -> float:
+        return min(streak.held.wake(streak.hold_s) for streak in self.streaks)
+
     def onset(self, s: Sample, session_start: float | None) -> float | None:
         done = [d for d in (streak.update(s.t, s.incline_pct) for streak in self.streaks) if d is not None]
         return min(done) if done else None

@@ -33,8 +33,20 @@ class RailLean(IntervalRule):
         self.grace_s = cfg.session_grace_s
         self.moving_mps = kmh_to_mps(rules.session_start_kmh)
         self.lean = Held(rules.min_duration_s)
+        self.session_start: float | None = None
+
+    def watches(self) -> list[tuple[str, float]]:
+        return [("total_n", self.threshold_n), ("total_n", self.release_n), ("speed_mps", self.moving_mps)]
+
+    def onset_wake(self, t: float) -> float:
+        wake = self.lean.wake(self.hold_s)
+        start = self.session_start
+        if start is not None and t - start < self.grace_s:
+            wake = min(wake, start + self.grace_s)  # the grace period ends
+        return wake
 
     def onset(self, s: Sample, session_start: float | None) -> float | None:
+        self.session_start = session_start
         total = total_force(s)
         if total is None or s.speed_mps is None:
             raw = None
@@ -63,6 +75,12 @@ class RailHold(IntervalRule):
         self.force_n = cfg.force_n
         self.hold_s = cfg.hold_s
         self.hold = Held(rules.min_duration_s)
+
+    def watches(self) -> list[tuple[str, float]]:
+        return [("total_n", self.force_n)]
+
+    def onset_wake(self, t: float) -> float:
+        return self.hold.wake(self.hold_s)
 
     def onset(self, s: Sample, session_start: float | None) -> float | None:
         total = total_force(s)

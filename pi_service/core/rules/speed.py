@@ -33,12 +33,27 @@ class WindowExtreme:
         return self.sign * items[0][1]
 
 
+class SpeedWindows:
+    """The two speeds a jump compares, fed every known speed: the current speed (the lowest of
+    the last noise time) and the starting point (the lowest, over the jump window, of each
+    noise time's highest). `replay` computes the same two series for a whole file at once."""
+
+    __slots__ = ("now_low", "sustained_high", "base")
+
+    def __init__(self, noise_s: float, within_s: float):
+        self.now_low = WindowExtreme(noise_s)
+        self.sustained_high = WindowExtreme(noise_s, maximum=True)
+        self.base = WindowExtreme(within_s + noise_s)
+
+    def update(self, t: float, speed: float) -> tuple[float, float]:
+        return self.now_low.update(t, speed), self.base.update(t, self.sustained_high.update(t, speed))
+
+
 class SpeedJump:
     """Speed risen by >= 2.5 km/h within 3 s; at most one per 10 s.
 
-    A speed must last the noise time to count: the current speed is the lowest of the
-    last 0.2 s and the starting point the lowest of the window over each 0.2 s's highest,
-    so a one-sample spike or dropout can neither make nor fake a jump.
+    A speed must last the noise time to count (see SpeedWindows), so a one-sample spike or
+    dropout can neither make nor fake a jump.
     """
 
     kind = "speed_jump"
@@ -46,25 +61,28 @@ class SpeedJump:
     def __init__(self, rules: RulesConfig):
         cfg = rules.speed_jump
         self.noise_s = rules.min_duration_s
+        self.within_s = cfg.within_s
         self.rise_mps = kmh_to_mps(cfg.rise_kmh)
         self.min_gap_s = cfg.min_gap_s
-        self.now_low = WindowExtreme(self.noise_s)
-        self.sustained_high = WindowExtreme(self.noise_s, maximum=True)
-        self.base = WindowExtreme(cfg.within_s + self.noise_s)
+        self.windows = SpeedWindows(self.noise_s, self.within_s)
         self.rising = False
         self.last_t = -INF
+
+    def watches(self) -> list[tuple[str, float]]:
+        return []  # depends on the speed's history: `replay` watches `rising` itself
+
+    def wake(self, t: float) -> float:
+        return INF
 
     def update(self, s: Sample, session_start: float | None, out: list[Event]) -> None:
         speed = s.speed_mps
         if speed is None:
             return
-        t = s.t
-        current = self.now_low.update(t, speed)
-        base = self.base.update(t, self.sustained_high.update(t, speed))
+        current, base = self.windows.update(s.t, speed)
         rising = current - base >= self.rise_mps
         if rising and not self.rising:
             # The rise completed when the speed got there, one noise time before it counted.
-            onset = t - self.noise_s
+            onset = s.t - self.noise_s
             if onset - self.last_t >= self.min_gap_s:
                 self.last_t = onset
                 out.append(Event(onset, self.kind, "instant", MESSAGES[self.kind], "warning",
@@ -85,6 +103,12 @@ class NoWarmup:
         self.hard = Held(rules.min_duration_s)
         self.session: float | None = None
         self.fired = False
+
+    def watches(self) -> list[tuple[str, float]]:
+        return [("speed_mps", self.max_mps), ("incline_pct", self.max_incline)]
+
+    def wake(self, t: float) -> float:
+        return INF if self.session is None or self.fired else self.hard.wake()
 
     def update(self, s: Sample, session_start: float | None, out: list[Event]) -> None:
         if session_start != self.session:
@@ -115,6 +139,12 @@ class AbruptStop:
         self.stopped = Held(rules.min_duration_s, initial=True)
         self.fast = Held(rules.min_duration_s)
         self.last_fast_t = -INF
+
+    def watches(self) -> list[tuple[str, float]]:
+        return [("speed_mps", self.stop_mps), ("speed_mps", self.fast_mps)]
+
+    def wake(self, t: float) -> float:
+        return min(self.fast.wake(), self.stopped.wake())
 
     def update(self, s: Sample, session_start: float | None, out: list[Event]) -> None:
         speed = s.speed_mps

@@ -1,0 +1,159 @@
+"""Feed the rule engine only the samples that can change something: how `replay` gets
+through an hour of samples in about a second with the very rules the daemon runs.
+
+Every rule (and the session) says which comparisons of a sample it looks at
+(`RuleEngine.watches`: a quantity against a threshold, and whether the quantity is
+known) and, given that nothing it looks at changes, the next time it could change on its
+own (`RuleEngine.wake`: a confirmation after the noise time, a hold completing, a grace
+period ending). So over a block of samples held as arrays, the engine is fed:
+- each sample where any watched comparison comes out differently from the sample before,
+- the first sample at or after the engine's wake time,
+and the samples in between are skipped: feeding them would change nothing.
+
+The speed-jump windows depend on the speed's whole history rather than on thresholds, so
+they are computed for the block at once (the same running minimum and maximum that
+`SpeedWindows` keeps sample by sample), the rule reads them, and a change in whether the
+speed is rising counts as a flip. `tests/test_fastforward.py` checks that this gives the
+same events as feeding every sample, on random recordings built around the thresholds.
+
+Session distances are not integrated over the skipped samples; replay reports events only.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from pi_service.core.engine import RuleEngine
+from pi_service.core.events import Event
+from pi_service.core.rules.speed import SpeedWindows
+from pi_service.core.sample import Sample
+
+INF = float("inf")
+# Wake times are compared after a subtraction in the rules (t - since >= hold); a sample
+# fed a hair early is harmless, one fed late would be wrong, so look this much earlier.
+EARLY_S = 1e-6
+
+
+def running_extreme(t: np.ndarray, values: np.ndarray, span_s: float, maximum: bool = False) -> np.ndarray:
+    """For each i, the min (or max) of values[j] over t[j] >= t[i] - span_s, j <= i: what
+    `WindowExtreme` returns sample by sample. A sparse table answers each window in O(1)."""
+    n = len(values)
+    if n == 0:
+        return values.copy()
+    combine = np.maximum if maximum else np.minimum
+    start = np.searchsorted(t, t - span_s, side="left")
+    length = np.arange(n) - start + 1
+    level = np.frexp(length)[1] - 1  # floor(log2(length)), exactly
+    tables = [values]  # tables[p][i] = extreme of values[i : i + 2**p]
+    while (1 << len(tables)) <= length.max():
+        half = 1 << (len(tables) - 1)
+        previous = tables[-1]
+        tables.append(combine(previous[:-half], previous[half:]))
+    out = np.empty(n)
+    for p, table in enumerate(tables):
+        rows = np.flatnonzero(level == p)
+        if rows.size:
+            out[rows] = combine(table[start[rows]], table[rows - (1 << p) + 1])
+    return out
+
+
+class _BlockWindows:
+    """Stands in for SpeedWindows while the engine is fed from a block: reads row `k`."""
+
+    __slots__ = ("current", "base", "k")
+
+    def __init__(self) -> None:
+        self.current: list[float] = []
+        self.base: list[float] = []
+        self.k = 0
+
+    def update(self, t: float, speed: float) -> tuple[float, float]:
+        return self.current[self.k], self.base[self.k]
+
+
+class FastForward:
+    """Feeds `engine` block by block; blocks must follow one another in time."""
+
+    def __init__(self, engine: RuleEngine):
+        self.engine = engine
+        self.watches = engine.watches()
+        self.jump = engine.speed_jump
+        self.windows = _BlockWindows()
+        self.jump.windows = self.windows
+        # Rows kept from the previous block: the speed windows look this far back, and
+        # its last row is what the next block's first row is compared with.
+        self.keep_s = self.jump.within_s + 2 * self.jump.noise_s + 1.0
+        self.tail: tuple[np.ndarray, ...] | None = None
+        self.wake = -INF  # feed the very first sample
+
+    def feed(self, t: np.ndarray, speed: np.ndarray, incline: np.ndarray,
+             left: np.ndarray, right: np.ndarray) -> Iterator[Event]:
+        """The events of one block of samples (NaN for unknown), in the order the engine raises them."""
+        offset = 0
+        if self.tail is not None:
+            offset = len(self.tail[0])
+            t, speed, incline, left, right = (np.concatenate(pair) for pair in zip(self.tail, (t, speed, incline, left, right)))
+        n = len(t)
+        keep = int(np.searchsorted(t, t[-1] - self.keep_s, side="left"))
+        self.tail = tuple(column[min(keep, n - 1):] for column in (t, speed, incline, left, right))
+
+        current, base, rising = self._speed_windows(t, speed)
+        self.windows.current, self.windows.base = current.tolist(), base.tolist()
+        changes = self._flips(t, speed, incline, left, right, rising, offset)
+
+        rows = (t.tolist(), speed.tolist(), incline.tolist(), left.tolist(), right.tolist())
+        update, wake_of, windows = self.engine.update, self.engine.wake, self.windows
+        next_change = iter(changes.tolist() + [n]).__next__
+        change = next_change()
+        k = min(change, max(offset, int(np.searchsorted(t, self.wake - EARLY_S, side="left"))))
+        while k < n:
+            tk = rows[0][k]
+            windows.k = k
+            yield from update(Sample(tk, *(None if row[k] != row[k] else row[k] for row in rows[1:])))
+            self.wake = wake = wake_of(tk)
+            while change <= k:
+                change = next_change()
+            if wake < INF:
+                k = min(change, max(k + 1, int(np.searchsorted(t, wake - EARLY_S, side="left"))))
+            else:
+                k = change
+
+    def handover(self) -> None:
+        """Give the engine back its own speed windows, primed with the recent rows, so it
+        can go on being fed sample by sample."""
+        windows = SpeedWindows(self.jump.noise_s, self.jump.within_s)
+        if self.tail is not None:
+            for t, speed in zip(self.tail[0].tolist(), self.tail[1].tolist()):
+                if speed == speed:
+                    windows.update(t, speed)
+        self.jump.windows = windows
+
+    def _speed_windows(self, t: np.ndarray, speed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: the current speed, the jump's starting point (NaN where the speed is
+        unknown) and whether the speed counts as rising."""
+        known = ~np.isnan(speed)
+        jump = self.jump
+        current = np.full(len(t), np.nan)
+        base = np.full(len(t), np.nan)
+        tk, sk = t[known], speed[known]
+        current[known] = running_extreme(tk, sk, jump.noise_s)
+        high = running_extreme(tk, sk, jump.noise_s, maximum=True)
+        base[known] = running_extreme(tk, high, jump.within_s + jump.noise_s)
+        with np.errstate(invalid="ignore"):
+            rising = current - base >= jump.rise_mps
+        return current, base, rising
+
+    def _flips(self, t, speed, incline, left, right, rising, offset: int) -> np.ndarray:
+        """Rows at or after `offset` where a watched comparison differs from the row before."""
+        quantities = {"speed_mps": speed, "incline_pct": incline, "rail_left_n": left,
+                      "rail_right_n": right, "total_n": left + right}
+        flipped = np.zeros(len(t), dtype=bool)
+        flipped[1:] = rising[1:] != rising[:-1]
+        for name, value in self.watches:
+            x = quantities[name]
+            # 0 unknown, 1 below, 2 equal, 3 above: every comparison a rule can make.
+            code = np.where(np.isnan(x), 0, 1 + (x >= value).astype(np.int8) + (x > value))
+            flipped[1:] |= code[1:] != code[:-1]
+        return offset + np.flatnonzero(flipped[offset:])
