@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 STAMP := $(VENV)/.installed
+# Real MicroPython (its WebAssembly port) for the firmware's tests, run by Node.js.
+MICROPYTHON_NPM := @micropython/micropython-webassembly-pyscript@1.27.0
+NODE_STAMP := .node/.installed
 
 .PHONY: demo test bench bench-replay clean
 
@@ -14,10 +17,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# Node.js from Debian if the machine has none, then the MicroPython package into .node/.
+$(NODE_STAMP):
+	command -v node >/dev/null && command -v npm >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	mkdir -p .node
+	npm install --silent --no-audit --no-fund --prefix .node $(MICROPYTHON_NPM)
+	touch $@
+
 demo: $(STAMP)
 	$(BIN)/treadmill-companion run --sim --config pi_service/config/demo.toml --host 127.0.0.1 --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest -q
 
 # The sampling loop at 200 Hz for 60 s under web load and a busy core, next to the naive
@@ -31,4 +42,4 @@ bench-replay: $(STAMP)
 	$(BIN)/python bench/replay_throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .node .pytest_cache build *.egg-info

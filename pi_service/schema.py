@@ -59,6 +59,36 @@ class SimStatus(BaseModel):
     speedup: float
 
 
+class RampStatus(BaseModel):
+    state: str = Field(description="idle, waiting, deferred, blocked, ramping, done, cancelled, stopped, "
+                                   "unconfirmed or failed")
+    reason: str = Field(description="why, in a sentence")
+    since_t: float
+    target_pct: float
+    rate_pct_s: float
+    due_t: float | None = Field(description="when the ramp is due for the steep climb under way")
+
+
+class ConsoleResult(BaseModel):
+    command: str
+    result: str
+    t: float
+
+
+class ConsoleStatus(BaseModel):
+    port: str
+    connected: bool = Field(description="the serial port is open")
+    alive: bool = Field(description="a valid frame from the console within the last 0.5 s")
+    firmware: str | None
+    position_pct: float | None = Field(description="the console's own reading of its incline")
+    motion: int = Field(description="-1 down, 0 stopped, 1 up")
+    ramp: str = Field(description="the console's automatic ramp: none, running, done, cancelled by the console, ...")
+    presses: int = Field(description="console key presses seen (wraps at 65536)")
+    error: str | None
+    reconnects: int
+    last_result: ConsoleResult | None
+
+
 class Status(BaseModel):
     t: float = Field(description="sample time, seconds on the monotonic clock")
     units: str = Field(description="km/h or mph: the unit of `speed`")
@@ -73,6 +103,8 @@ class Status(BaseModel):
     faults: list[FaultStatus]
     loop: LoopStatus
     demo: bool = Field(description="true when the rule timings are the demo's shortened ones")
+    console: ConsoleStatus | None = Field(None, description="the console link, if a console is wired")
+    ramp: RampStatus | None = Field(None, description="the automatic incline ramp-down, if a console is wired")
     sim: SimStatus | None = Field(description="the virtual treadmill's scenario, in sim mode")
 
 

@@ -110,6 +110,11 @@ class NudgePolicy:
         if state.active:
             state.acknowledged = True
 
+    def answer(self, kind: str) -> tuple[float, bool]:
+        """(snoozed until, acknowledged) for a kind: what the person said about it."""
+        state = self._kinds.get(kind)
+        return (float("-inf"), False) if state is None else (state.snoozed_until, state.acknowledged)
+
     def status(self, now: float) -> dict[str, dict]:
         return {kind: {"snoozed_s": round(max(0.0, s.snoozed_until - now), 1), "acknowledged": s.acknowledged,
                        "repeats": s.repeats}

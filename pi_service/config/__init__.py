@@ -123,6 +123,7 @@ class BuzzerConfig(Section):
 
 
 class ConsoleConfig(Section):
+    enabled: bool = Field(True, description="false if no incline controller is wired: no link, no automatic ramp")
     port: str = Field("/dev/serial0", min_length=1)
     baud: int = Field(115200, ge=1200, le=1000000)
 

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from pi_service.actions.nudges import PATTERNS, NudgePolicy
+from pi_service.actions.ramp import InclineRamp, RampCommand
+from pi_service.console.fault import ConsoleFault
+from pi_service.console.link import ConsoleLink
 from pi_service.config import Config
 from pi_service.core.engine import RuleEngine
 from pi_service.core.events import Event
@@ -51,7 +54,8 @@ class Sampler:
 
     def __init__(self, config: Config, sensors: Sensors, board: SnapshotBoard, stats: LoopStats,
                  recorder: RecordingWriter | None = None, treadmill=None, realtime: str = "",
-                 buzzer: BuzzerDriver | None = None, history: HistoryWriter | None = None, commands=None):
+                 buzzer: BuzzerDriver | None = None, history: HistoryWriter | None = None, commands=None,
+                 console: ConsoleLink | None = None):
         self.config = config
         self.sensors = sensors
         self.board = board
@@ -62,6 +66,9 @@ class Sampler:
         self.buzzer = buzzer
         self.history = history
         self.commands = commands  # the receiving end of a pipe from the web process, or None
+        self.console = console  # the link thread: read its state, queue commands; never waits
+        self.ramp = InclineRamp(config.actions)
+        self.console_fault = ConsoleFault(config.rules.sensor_fault.recover_s)
         self.engine = RuleEngine(config)
         self.nudges = NudgePolicy(config.actions.nudge_repeat_s)
         self.summary = SummaryBuilder(config.rules.steep_incline.grade_pct)
@@ -70,10 +77,14 @@ class Sampler:
         self._alerts_json = "[]"
         self._recent_json = "[]"
         self.started_t: float | None = None
+        self.last_sample: Sample | None = None
         self._saved_t = float("-inf")
 
     def command(self, name: str, kind: str, seconds: float, now: float) -> None:
-        """A person's answer to a nudge, from the page: snooze a kind, or acknowledge it."""
+        """A person's answer to a nudge, from the page: snooze a kind, acknowledge it, or stop a ramp."""
+        if name == "stop_ramp":
+            self._send(self.ramp.stop(now))
+            return
         if kind not in PATTERNS:
             raise ValueError(f"unknown kind {kind!r}")
         if name == "snooze":
@@ -98,17 +109,38 @@ class Sampler:
 
     def tick(self, t: float) -> None:
         self._take_commands(t)
-        sample = quantize(self.sensors.read(t))
+        sample = self.last_sample = quantize(self.sensors.read(t))
         events = self.engine.update(sample)
         self._follow_session(sample)
         self.summary.add_sample(sample)
         for event in events:
             self._handle(event, t)
+        if self.console is not None:
+            self._watch_console(t, sample)
         for nudge in self.nudges.tick(t):
             self._play(nudge.pattern)
         if self.recorder is not None:
             self.recorder.add(sample)
         self.board.publish_json(self.snapshot_json(sample))
+
+    def _watch_console(self, t: float, sample: Sample) -> None:
+        state = self.console.state
+        event = self.console_fault.update(t, state.alive)
+        if event is not None:
+            self._handle(event, t)
+        steep = self.alerts.get(("steep_incline", None))
+        snoozed_until, acknowledged = self.nudges.answer("steep_incline")
+        self._send(self.ramp.update(t, None if steep is None else steep["since_t"], snoozed_until, acknowledged,
+                                    sample.incline_pct, ("sensor_fault", "incline") in self.alerts, state))
+
+    def _send(self, command: RampCommand | None) -> None:
+        if command is None or self.console is None:
+            return
+        log.info("incline ramp: %s (%s)", command.action, self.ramp.reason)
+        if command.action == "ramp":
+            self.console.ramp_down(command.target_pct, command.rate_pct_s)
+        else:
+            self.console.stop_ramp()
 
     def snapshot_json(self, sample: Sample) -> bytes:
         """The snapshot serialised: alerts and recent events change rarely, so their JSON
@@ -162,6 +194,10 @@ class Sampler:
         session = self.engine.sessions.current
         faults = [{"channel": f.channel, "device": f.device, "reason": f.reason, "since_t": round(f.since_t, 3)}
                   for f in self.sensors.faults()]
+        if self.console is not None and not self.console.state.alive:
+            link = self.console.state
+            faults.append({"channel": "console", "device": "console link", "since_t": link.since_t,
+                           "reason": link.error or "no valid frame from the console"})
         for part, name in ((self.recorder, "recording"), (self.history, "history")):
             if part is not None and part.error:
                 faults.append({"channel": name, "device": "disk", "reason": part.error, "since_t": sample.t})
@@ -194,6 +230,8 @@ class Sampler:
                 "belt_glitches": self.sensors.belt.glitches,
                 "recording_dropped": 0 if self.recorder is None else self.recorder.dropped,
             },
+            "console": None if self.console is None else self.console.state.to_dict(),
+            "ramp": None if self.console is None else self.ramp.status(),
             "sim": None if self.treadmill is None else self.treadmill.describe(),
         }
 
@@ -227,7 +265,7 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
     if options.realtime and options.pacing == "deadline":
         realtime = enter_realtime(max(0, priority - 1) if priority > 1 else priority, config.sampling.cpu)
     open_bus, pin_factory, treadmill = open_hardware(config, options)
-    sensors = buzzer = recorder = history = None
+    sensors = buzzer = recorder = history = console = None
     try:
         sensors = Sensors(config, open_bus, pin_factory)
         buzzer = BuzzerDriver(pin_factory, config.buzzer.gpio, config.buzzer.active_high)
@@ -235,11 +273,16 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
         history = HistoryWriter(state_dir(config) / "history.sqlite3")
         if treadmill is not None:
             treadmill.start()
+        if config.console.enabled:
+            console = ConsoleLink(treadmill.console_port if treadmill is not None else config.console.port,
+                                  config.console.baud)
+            console.start()
         stats = LoopStats()
         if realtime.startswith("SCHED_FIFO"):
             loop_priority(priority)
             realtime = realtime.replace(f"SCHED_FIFO {priority - 1}", f"SCHED_FIFO {priority}", 1)
-        sampler = Sampler(config, sensors, board, stats, recorder, treadmill, realtime, buzzer, history, commands)
+        sampler = Sampler(config, sensors, board, stats, recorder, treadmill, realtime, buzzer, history, commands,
+                          console)
         loop = FixedRateLoop(config.sampling.rate_hz, sampler.tick, stats, pacing=options.pacing)
         sampler.tick(time.monotonic())  # the first snapshot, before anyone waits for it
         buzzer.play(READY_CHIRP)
@@ -249,6 +292,8 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
             gc.freeze()  # what exists now lives for the whole run: keep it out of collections
         loop.run(should_stop)
     finally:
+        if console is not None:
+            console.close()  # before the virtual console goes, so no "link down" on the way out
         if treadmill is not None:
             treadmill.stop()
         for part in (recorder, history, buzzer, sensors):

@@ -12,6 +12,7 @@ from typing import Callable
 from pi_service.config import Config
 from pi_service.sim.ads1115_model import ADS1115Model
 from pi_service.sim.adxl345_model import ADXL345Model, gravity_on_deck
+from pi_service.sim.console import SimConsole
 from pi_service.sim.i2c_bus import SimI2CBus
 from pi_service.sim.pins import sim_pin_factory
 from pi_service.sim.roller import Roller
@@ -42,6 +43,15 @@ class VirtualTreadmill:
         self.roller = Roller(self.belt_pin, self.world.belt_speed_mps, belt.magnets, belt.roller_diameter_m,
                              active_low=belt.pull_up, clock=clock)
         self.buzzer_pin = self.pin_factory.pin(config.buzzer.gpio)
+        self.console = None
+        if config.console.enabled:
+            self.console = SimConsole(self.scenario.step_at(0.0).incline_pct, clock)
+            self.world.attach_console(self.console.position_pct, self.console.press)
+
+    @property
+    def console_port(self) -> str | None:
+        """Where the Pi finds the console: a pseudo-terminal instead of the UART."""
+        return None if self.console is None else self.console.path
 
     def _bus(self, number: int) -> SimI2CBus:
         if number not in self.buses:
@@ -64,9 +74,13 @@ class VirtualTreadmill:
 
     def start(self) -> None:
         self.roller.start()
+        if self.console is not None:
+            self.console.start()
 
     def stop(self) -> None:
         self.roller.stop()
+        if self.console is not None:
+            self.console.stop()
 
     def describe(self) -> dict:
         state = self.world.state_at()

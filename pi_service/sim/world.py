@@ -53,6 +53,14 @@ class World:
         first = scenario.step_at(0.0)
         self._state = WorldState(self._t0, 0.0, first.speed_kmh / 3.6, first.incline_pct,
                                  first.rail_left_n, first.rail_right_n, first)
+        self._incline_motor: Callable[[], float] | None = None
+        self._console_key: Callable[[float], None] | None = None
+
+    def attach_console(self, incline_motor: Callable[[], float], console_key: Callable[[float], None]) -> None:
+        """The deck's incline comes from the console's motor from now on, and the walker's
+        incline changes are presses of the console's preset keys."""
+        self._incline_motor = incline_motor
+        self._console_key = console_key
 
     def state_at(self, t: float | None = None) -> WorldState:
         """The world at clock time `t` (now by default); time only moves forward."""
@@ -69,11 +77,17 @@ class World:
         scenario_dt = dt * self.speedup
         scenario_t = s.scenario_t + scenario_dt
         step = self.scenario.step_at(scenario_t)
+        if self._incline_motor is not None:
+            if step is not s.step and step.incline_pct != s.step.incline_pct:
+                self._console_key(step.incline_pct)
+            incline = self._incline_motor()
+        else:
+            incline = _approach(s.incline_pct, step.incline_pct, INCLINE_RATE_PCT_S * scenario_dt)
         return WorldState(
             t=s.t + dt,
             scenario_t=scenario_t,
             speed_mps=_approach(s.speed_mps, step.speed_kmh / 3.6, BELT_ACCEL_MPS2 * scenario_dt),
-            incline_pct=_approach(s.incline_pct, step.incline_pct, INCLINE_RATE_PCT_S * scenario_dt),
+            incline_pct=incline,
             rail_left_n=_approach(s.rail_left_n, step.rail_left_n, HAND_RATE_N_S * scenario_dt),
             rail_right_n=_approach(s.rail_right_n, step.rail_right_n, HAND_RATE_N_S * scenario_dt),
             step=step,

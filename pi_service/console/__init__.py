@@ -1,0 +1,1 @@
+"""The console link (pyserial, its own thread) and the incline ramp-down it carries out."""
