@@ -17,9 +17,9 @@ STEP_MS = 10
 class Bench:
     """A controller on a simulated motor, with the Pi's heartbeat while `pi_alive`."""
 
-    def __init__(self, position=12.0):
+    def __init__(self, position=12.0, motor_rate=0.6):
         self.now = 0
-        self.motor = SimMotor(position_pct=position)
+        self.motor = SimMotor(position_pct=position, rate_pct_s=motor_rate)
         self.c = InclineController(self.motor, now_ms=0)
         for _ in range(20):  # let the position's running average settle
             self.c.tick(0)
@@ -38,7 +38,7 @@ class Bench:
 
 
 def test_ramp_down_reaches_the_target_no_faster_than_the_rate():
-    b = Bench(12.0)
+    b = Bench(12.0, motor_rate=2.0)  # a motor four times faster than the ramp
     b.c.heard(0)
     assert b.c.ramp(5.0, 0.5, 0) == p.RESULT_OK
     b.run(20_000)
