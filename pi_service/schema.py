@@ -57,6 +57,7 @@ class SimStatus(BaseModel):
     step: str
     scenario_t: float
     speedup: float
+    controlled: bool = Field(False, description="the page's sim controls hold the speed or the rails")
 
 
 class RampStatus(BaseModel):
@@ -89,6 +90,12 @@ class ConsoleStatus(BaseModel):
     last_result: ConsoleResult | None
 
 
+class NudgeState(BaseModel):
+    snoozed_s: float = Field(description="seconds of snooze left")
+    acknowledged: bool
+    repeats: int = Field(description="nudges played for the interval under way")
+
+
 class Status(BaseModel):
     t: float = Field(description="sample time, seconds on the monotonic clock")
     units: str = Field(description="km/h or mph: the unit of `speed`")
@@ -100,6 +107,7 @@ class Status(BaseModel):
     session: SessionStatus | None
     alerts: list[Alert] = Field(description="the rule intervals raised now")
     events: list[EventOut] = Field(description="the most recent events, oldest first")
+    nudges: dict[str, NudgeState] = Field({}, description="per kind raised or snoozed now: the person's answers")
     faults: list[FaultStatus]
     loop: LoopStatus
     demo: bool = Field(description="true when the rule timings are the demo's shortened ones")

@@ -1,4 +1,6 @@
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -41,7 +43,8 @@ def source():
 
 
 def client(source, toml_units="km/h"):
-    return TestClient(create_app(source, Config(units=toml_units)))
+    folder = Path(tempfile.mkdtemp(prefix="tc-web-"))
+    return TestClient(create_app(source, Config(units=toml_units), hosts=["testserver"], folder=folder))
 
 
 def test_status_has_the_fields_the_spec_fixes(source):

@@ -85,6 +85,11 @@ class Sampler:
         if name == "stop_ramp":
             self._send(self.ramp.stop(now))
             return
+        if name == "sim":
+            if self.treadmill is None:
+                raise ValueError("sim controls need the virtual treadmill")
+            self.treadmill.control(kind, seconds)
+            return
         if kind not in PATTERNS:
             raise ValueError(f"unknown kind {kind!r}")
         if name == "snooze":

@@ -20,6 +20,9 @@ from pi_service.sim.scenario import Scenario, load_scenario
 from pi_service.sim.world import World
 
 
+LEAN_N = 60.0  # per rail, when the page's "lean" control is on
+
+
 class VirtualTreadmill:
     def __init__(self, config: Config, scenario: Scenario | None = None, speedup: float | None = None,
                  noise: bool | None = None, clock: Callable[[], float] = time.monotonic, seed: int | None = None):
@@ -82,7 +85,23 @@ class VirtualTreadmill:
         if self.console is not None:
             self.console.stop()
 
+    def control(self, name: str, value: float) -> None:
+        """The page's sim controls: hold a belt speed, press an incline key, lean, or resume the scenario."""
+        world = self.world
+        if name == "speed_kmh":
+            world.override_speed_kmh = min(20.0, max(0.0, value))
+        elif name == "incline_pct":
+            if self.console is not None:
+                self.console.press(min(15.0, max(0.0, value)))
+        elif name == "lean":
+            world.override_rails_n = (LEAN_N, LEAN_N) if value else (0.0, 0.0)
+        elif name == "resume":
+            world.override_speed_kmh = world.override_rails_n = None
+        else:
+            raise ValueError(f"unknown sim control {name!r}")
+
     def describe(self) -> dict:
         state = self.world.state_at()
+        overridden = self.world.override_speed_kmh is not None or self.world.override_rails_n is not None
         return {"scenario": self.scenario.name, "step": state.step.note, "scenario_t": round(state.scenario_t, 2),
-                "speedup": self.world.speedup}
+                "speedup": self.world.speedup, "controlled": overridden}

@@ -53,6 +53,8 @@ class World:
         first = scenario.step_at(0.0)
         self._state = WorldState(self._t0, 0.0, first.speed_kmh / 3.6, first.incline_pct,
                                  first.rail_left_n, first.rail_right_n, first)
+        self.override_speed_kmh: float | None = None  # the page's sim controls, over the scenario
+        self.override_rails_n: tuple[float, float] | None = None
         self._incline_motor: Callable[[], float] | None = None
         self._console_key: Callable[[float], None] | None = None
 
@@ -77,6 +79,8 @@ class World:
         scenario_dt = dt * self.speedup
         scenario_t = s.scenario_t + scenario_dt
         step = self.scenario.step_at(scenario_t)
+        target_kmh = step.speed_kmh if self.override_speed_kmh is None else self.override_speed_kmh
+        rails = (step.rail_left_n, step.rail_right_n) if self.override_rails_n is None else self.override_rails_n
         if self._incline_motor is not None:
             if step is not s.step and step.incline_pct != s.step.incline_pct:
                 self._console_key(step.incline_pct)
@@ -86,10 +90,10 @@ class World:
         return WorldState(
             t=s.t + dt,
             scenario_t=scenario_t,
-            speed_mps=_approach(s.speed_mps, step.speed_kmh / 3.6, BELT_ACCEL_MPS2 * scenario_dt),
+            speed_mps=_approach(s.speed_mps, target_kmh / 3.6, BELT_ACCEL_MPS2 * scenario_dt),
             incline_pct=incline,
-            rail_left_n=_approach(s.rail_left_n, step.rail_left_n, HAND_RATE_N_S * scenario_dt),
-            rail_right_n=_approach(s.rail_right_n, step.rail_right_n, HAND_RATE_N_S * scenario_dt),
+            rail_left_n=_approach(s.rail_left_n, rails[0], HAND_RATE_N_S * scenario_dt),
+            rail_right_n=_approach(s.rail_right_n, rails[1], HAND_RATE_N_S * scenario_dt),
             step=step,
         )
 

@@ -1,23 +1,47 @@
 """`create_app`: the FastAPI app over a sampler's snapshot board.
 
-The daemon starts the sampling process before the server and stops it after, so the
-app holds no lifecycle of its own: it reads what the loop publishes and nothing else.
+The daemon starts the sampling process before the server and stops it after. The app
+reads what the loop publishes (status, the stream), reads the history file, and passes
+the person's commands to the sampler through its command pipe; nothing else.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from pi_service import __version__
 from pi_service.config import Config
-from pi_service.web import status
+from pi_service.pairing import PairingStore
+from pi_service.storage.history import state_dir
+from pi_service.web import controls, history, page, status, stream
+from pi_service.web.guard import allowed_hosts
+
+STATIC = Path(__file__).parent / "static"
 
 
-def create_app(source, config: Config) -> FastAPI:
-    """`source` has `.board` (a SnapshotBoard), `.alive()` and `.restarts`."""
+def create_app(source, config: Config, sim: bool = False, hosts: list[str] | None = None,
+               folder: Path | None = None) -> FastAPI:
+    """`source` has `.board` (a SnapshotBoard), `.alive()`, `.restarts` and `.commands`.
+    `hosts`: the Host allow-list (default: this machine's names and addresses);
+    `folder`: the state folder with the history and the pairing tokens (default: the config's)."""
     app = FastAPI(title="Treadmill Companion", version=__version__,
-                  description="Live treadmill readings and safety nudges from the companion on this Pi.")
+                  description="Live treadmill readings and safety nudges from the companion on this Pi. "
+                              "Reading is open on the local network; changes need the pairing token "
+                              "(`treadmill-companion pair`) as `Authorization: Bearer <token>`.")
+    folder = state_dir(config) if folder is None else folder
     app.state.source = source
     app.state.config = config
-    app.include_router(status.router)
+    app.state.sim = sim
+    app.state.allowed_hosts = allowed_hosts(config) if hosts is None else hosts
+    app.state.pairing = PairingStore(folder)
+    app.state.history_path = folder / "history.sqlite3"
+    app.state.broadcaster = stream.Broadcaster(app)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=app.state.allowed_hosts)
+    for module in (status, stream, history, controls, page):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -52,7 +52,7 @@ def to_status(snapshot: dict, units: str, demo: bool, restarts: int, now: float)
         rail_right_n=snapshot["rail_right_n"], session=snapshot["session"], alerts=snapshot["alerts"],
         events=snapshot.get("events", []),
         faults=faults, loop=loop, demo=demo, sim=snapshot["sim"],
-        console=snapshot.get("console"), ramp=snapshot.get("ramp"),
+        console=snapshot.get("console"), ramp=snapshot.get("ramp"), nudges=snapshot.get("nudges", {}),
     )
 
 

@@ -1,0 +1,111 @@
+"""`/api/sessions`: the session history, read-only from the SQLite file the sampler writes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from pydantic import BaseModel, Field
+
+router = APIRouter()
+
+
+class SessionOut(BaseModel):
+    id: int
+    started_at: str = Field(description="ISO 8601, UTC")
+    ended_at: str | None = Field(description="null while the session runs")
+    duration_s: float
+    distance_m: float
+    steep_s: float = Field(description="time at or above the steep grade (10 %)")
+    max_speed_mps: float
+    rules: dict[str, dict[str, float]] = Field(description="per rule kind: count and total seconds")
+
+
+class SessionPage(BaseModel):
+    sessions: list[SessionOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class StoredEvent(BaseModel):
+    at: str
+    t: float
+    kind: str
+    phase: str
+    message: str
+    detail: dict
+
+
+class SessionDetail(BaseModel):
+    session: SessionOut
+    events: list[StoredEvent]
+
+
+class WeekMinutes(BaseModel):
+    week_start: str = Field(description="the Monday, ISO date")
+    minutes: float
+
+
+def _connect(request: Request) -> sqlite3.Connection | None:
+    path = request.app.state.history_path
+    if path is None or not path.exists():
+        return None
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def _session(row: sqlite3.Row) -> SessionOut:
+    return SessionOut(**{**dict(row), "rules": json.loads(row["rules"])})
+
+
+COLUMNS = "id, started_at, ended_at, duration_s, distance_m, steep_s, max_speed_mps, rules"
+
+
+@router.get("/api/sessions", response_model=SessionPage, summary="session history, newest first, paged")
+def sessions(request: Request, limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0, le=10**9)):
+    db = _connect(request)
+    if db is None:
+        return SessionPage(sessions=[], total=0, limit=limit, offset=offset)
+    with db:
+        total = db.execute("SELECT count(*) FROM sessions").fetchone()[0]
+        rows = db.execute(f"SELECT {COLUMNS} FROM sessions ORDER BY id DESC LIMIT ? OFFSET ?",
+                          (limit, offset)).fetchall()
+    db.close()
+    return SessionPage(sessions=[_session(row) for row in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/api/sessions/{session_id}", response_model=SessionDetail, summary="one session's summary and events",
+            responses={404: {"description": "no such session"}})
+def session(request: Request, session_id: int = Path(ge=1, le=2**63 - 1)):
+    db = _connect(request)
+    row = None if db is None else db.execute(f"SELECT {COLUMNS} FROM sessions WHERE id=?", (session_id,)).fetchone()
+    if row is None:
+        raise HTTPException(404, f"no session {session_id}")
+    events = db.execute("SELECT at, t, kind, phase, message, detail FROM events WHERE session_id=? ORDER BY t",
+                        (session_id,)).fetchall()
+    db.close()
+    return SessionDetail(session=_session(row),
+                         events=[StoredEvent(**{**dict(e), "detail": json.loads(e["detail"])}) for e in events])
+
+
+@router.get("/api/weekly", response_model=list[WeekMinutes], summary="minutes on the treadmill per week, oldest first")
+def weekly(request: Request, weeks: int = Query(8, ge=1, le=104)):
+    today = datetime.now(timezone.utc).date()
+    monday = today - timedelta(days=today.weekday())
+    starts = [monday - timedelta(weeks=i) for i in reversed(range(weeks))]
+    minutes = {start: 0.0 for start in starts}
+    db = _connect(request)
+    if db is not None:
+        since = starts[0].isoformat()
+        for started_at, duration in db.execute("SELECT started_at, duration_s FROM sessions WHERE started_at >= ?",
+                                               (since,)):
+            day = datetime.fromisoformat(started_at).date()
+            week = day - timedelta(days=day.weekday())
+            if week in minutes:
+                minutes[week] += duration / 60
+        db.close()
+    return [WeekMinutes(week_start=start.isoformat(), minutes=round(minutes[start], 1)) for start in starts]
