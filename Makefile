@@ -4,11 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Real MicroPython (its WebAssembly port) for the firmware's tests, run by Node.js.
 MICROPYTHON_NPM := @micropython/micropython-webassembly-pyscript@1.27.0
 NODE_STAMP := .node/.installed
 
-.PHONY: demo test bench bench-replay clean
+.PHONY: demo test bench bench-web bench-replay clean
 
 # The venv, with the package (editable) and its test tools; redone when pyproject changes.
 $(STAMP): pyproject.toml
@@ -20,15 +21,23 @@ $(STAMP): pyproject.toml
 # Node.js from Debian if the machine has none, then the MicroPython package into .node/.
 $(NODE_STAMP):
 	command -v node >/dev/null && command -v npm >/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 	mkdir -p .node
 	npm install --silent --no-audit --no-fund --prefix .node $(MICROPYTHON_NPM)
+	touch $@
+
+# Debian's Chromium for the page's browser tests (Playwright drives it; no browser download).
+CHROMIUM_STAMP := .node/.chromium
+$(CHROMIUM_STAMP):
+	mkdir -p .node
+	command -v chromium >/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	touch $@
 
 demo: $(STAMP)
 	$(BIN)/treadmill-companion run --sim --config pi_service/config/demo.toml --host 127.0.0.1 --port $(PORT)
 
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest -q
 
 # The sampling loop at 200 Hz for 60 s under web load and a busy core, next to the naive
@@ -36,6 +45,10 @@ test: $(STAMP) $(NODE_STAMP)
 SECONDS ?= 60
 bench: $(STAMP)
 	$(BIN)/python bench/loop_latency.py --seconds $(SECONDS)
+
+# /api/status at 100 req/s with 10 SSE clients connected, and the loop meanwhile
+bench-web: $(STAMP)
+	$(BIN)/python bench/loop_latency.py --web --seconds 30
 
 # replay throughput on a one-hour 100 Hz recording
 bench-replay: $(STAMP)

@@ -69,6 +69,42 @@ def replay(recording: str, config_path: str | None) -> None:
     replay_file(recording, load_config(config_path))
 
 
+@cli.command()
+@click.option("--config", "config_path", metavar="FILE", help="TOML config file (for the state folder and port).")
+@click.option("--address", metavar="HOST", help="Host name or address to put in the link (default: this Pi's "
+              "first network address).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port in the link (default: config web.port).")
+@click.option("--revoke-all", is_flag=True, help="Revoke every token given so far (every phone must pair again).")
+@click.option("--no-qr", is_flag=True, help="Print the link only, without the QR code.")
+@click.option("--json", "as_json", is_flag=True, help="Print {\"url\": ..., \"token\": ...} for scripts.")
+def pair(config_path: str | None, address: str | None, port: int | None, revoke_all: bool, no_qr: bool,
+         as_json: bool) -> None:
+    """Make a pairing token and print the page's link with it (and a QR code to scan)."""
+    from pi_service.config import load_config
+    from pi_service.pairing import PairingStore, page_address
+    from pi_service.storage.history import state_dir
+
+    config = load_config(config_path)
+    store = PairingStore(state_dir(config))
+    if revoke_all:
+        count = store.revoke_all()
+        click.echo(f"revoked {count} token{'s' if count != 1 else ''}: every phone must pair again")
+        return
+    token = store.new_token()
+    url = f"http://{address or page_address(config)}:{port or config.web.port}/#token={token}"
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"url": url, "token": token}))
+        return
+    click.echo(f"Open this on the phone (it keeps the token):\n  {url}")
+    if not no_qr:
+        import segno
+
+        segno.make(url, error="m").terminal(compact=True)
+    click.echo(f"Token stored (hashed) in {store.path}; `{PROG} pair --revoke-all` revokes every token.")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv

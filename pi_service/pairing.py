@@ -47,7 +47,7 @@ class PairingStore:
         try:
             tokens = json.loads(self.path.read_text())["tokens"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise PairingError(f"{self.path}: unreadable pairing file ({exc}); `pair --revoke-all` starts afresh")
+            raise PairingError(f"{self.path}: unreadable pairing file ({exc}); `pair --revoke-all` starts afresh") from None
         self._cache = (stat.st_mtime_ns, stat.st_size, tokens)
         return tokens
 
@@ -93,3 +93,19 @@ class PairingStore:
         except OSError as exc:
             raise PairingError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
         self._cache = None
+
+
+def page_address(config) -> str:
+    """What a phone on the network should open: the config's address if it names one,
+    else this machine's first non-loopback IPv4 address, else its .local name."""
+    import socket
+
+    import ifaddr
+
+    if config.web.host not in ("0.0.0.0", "::"):
+        return config.web.host
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if ip.is_IPv4 and not ip.ip.startswith("127."):
+                return ip.ip
+    return f"{socket.gethostname()}.local"

@@ -255,7 +255,7 @@ def test_no_input_makes_a_server_error_and_every_answer_matches_the_schema(fuzze
 
         @given(case=operation.as_strategy())
         @settings(max_examples=30, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-        def check(case):
+        def check(case, auth=auth):
             response = case.call(headers=auth)
             assert response.status_code < 500, (case.method, case.formatted_path, response.text[:200])
             case.validate_response(response)

@@ -19,6 +19,7 @@ import ifaddr
 from fastapi import HTTPException, Request
 
 from pi_service.config import Config
+from pi_service.pairing import PairingError
 
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 
@@ -61,5 +62,9 @@ def require_pairing(request: Request) -> None:
     if not token:
         raise HTTPException(401, "pairing token needed: run `treadmill-companion pair` and open its link",
                             headers={"WWW-Authenticate": "Bearer"})
-    if not request.app.state.pairing.verify(token):
+    try:
+        valid = request.app.state.pairing.verify(token)
+    except PairingError as exc:
+        raise HTTPException(503, str(exc)) from None
+    if not valid:
         raise HTTPException(403, "this pairing token is not valid (revoked?): pair again")

@@ -104,7 +104,7 @@ let weekly = null, weeklyData = [[], []];
 function chartWidth() { return Math.max(280, $("chart-speed").clientWidth || 320); }
 function lineChart(element, label, unit, keys, colors) {
   return new uPlot({
-    width: chartWidth(), height: 130, legend: { show: true }, cursor: { show: false },
+    width: chartWidth(), height: 130, legend: { show: true, live: false }, cursor: { show: false },
     scales: { x: { time: false } },
     axes: [
       { stroke: css("--muted"), grid: { stroke: css("--line") }, values: (u, ticks) => ticks.map((v) => Math.round(v) + " s") },
@@ -345,5 +345,6 @@ $("unpair").addEventListener("click", () => {
 });
 
 takeTokenFromLink();
+window.addEventListener("hashchange", () => { takeTokenFromLink(); checkPairing(); });
 rebuildCharts();
 connect();

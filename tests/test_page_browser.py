@@ -1,0 +1,130 @@
+"""The phone page in real headless Chromium (Debian's package, driven by Playwright), against
+the daemon on the virtual treadmill. A screenshot is saved to test-artifacts/."""
+
+import json
+import shutil
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from pi_service.pairing import PairingStore
+from tests.test_daemon import start, stop
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", shutil.which("chromium") or "") if Path(p).exists()), None)
+
+CONFIG = """
+[rules.speed_jump]
+rise_kmh = 10   # starting the belt is not the jump this test is about
+[rules.rail_lean]
+session_grace_s = 1
+hold_s = 1
+"""
+SCENARIO = """
+name = "page"
+[[step]]
+duration_s = 5
+speed_kmh = 4
+note = "walking"
+[[step]]
+duration_s = 30
+rail_left_n = 60
+rail_right_n = 60
+note = "leaning on the rails"
+[[step]]
+duration_s = 60
+rail_left_n = 0
+rail_right_n = 0
+note = "walking tall"
+"""
+
+
+def status(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    assert CHROMIUM, "chromium is needed for the browser tests (make test installs Debian's package)"
+    (tmp_path / "config.toml").write_text(CONFIG)
+    (tmp_path / "page.toml").write_text(SCENARIO)
+    state = tmp_path / "state"
+    token = PairingStore(state).new_token("browser test")
+    process, port, _ = start("--config", str(tmp_path / "config.toml"), "--scenario", str(tmp_path / "page.toml"),
+                             state=state)
+    yield port, token
+    stop(process)
+
+
+@pytest.fixture
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"])
+        yield browser
+        browser.close()
+
+
+def test_the_page_on_a_phone_live_numbers_a_nudge_pairing_and_snooze(daemon, browser):
+    port, token = daemon
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                            has_touch=True)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+    page.on("console", lambda message: errors.append(f"console: {message.text}") if message.type == "error" else None)
+    requests_out = []
+    page.on("request", lambda request: requests_out.append(request.url))
+
+    page.goto(f"http://127.0.0.1:{port}/")
+    page.wait_for_function("document.getElementById('conn').dataset.state === 'live'", timeout=10_000)
+
+    # Live numbers change as the sim plays.
+    first = page.inner_text("#elapsed"), page.inner_text("#speed")
+    page.wait_for_function(f"document.getElementById('elapsed').textContent !== {json.dumps(first[0])}",
+                           timeout=5_000)
+    assert page.inner_text("#speed") not in ("–", "")
+    assert page.locator(".uplot").count() == 4  # three live charts and the weekly one
+
+    # A nudge appears with its message when rail_lean fires.
+    page.wait_for_selector("#nudge:not([hidden])", timeout=15_000)
+    assert "rails" in page.inner_text("#nudge-message")
+    assert page.inner_text("#nudge-kind").lower().startswith("leaning")
+    assert int(page.inner_text("#rail-total").split()[0]) > 80
+    assert errors == [], errors
+
+    # Fits a phone: nothing wider than the screen, at 390 and at 360 px.
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTIFACTS / "page-390.png"), full_page=True)
+
+    # Unpaired, snooze is refused and says so; nothing changes.
+    page.click("#snooze")
+    page.wait_for_selector("#toast:not([hidden])")
+    assert "Pair" in page.inner_text("#toast")
+    assert status(port)["nudges"]["rail_lean"]["snoozed_s"] == 0
+
+    # Pairing through the link, then snoozing works.
+    page.goto(f"http://127.0.0.1:{port}/#token={token}")
+    page.wait_for_function("document.getElementById('pair-state').dataset.paired === 'yes'", timeout=5_000)
+    assert "#token" not in page.url  # the token leaves the address bar
+    page.wait_for_selector("#nudge:not([hidden])", timeout=5_000)
+    page.click("#snooze")
+    page.wait_for_selector("#nudge", state="hidden", timeout=5_000)
+    assert status(port)["nudges"]["rail_lean"]["snoozed_s"] > 500
+
+    page.set_viewport_size({"width": 360, "height": 740})
+    time.sleep(0.3)
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 360
+    page.click("#theme")
+    page.screenshot(path=str(ARTIFACTS / "page-360-theme.png"), full_page=True)
+
+    # Everything came from the Pi itself.
+    assert all(url.startswith(f"http://127.0.0.1:{port}/") or url.startswith("data:") for url in requests_out), \
+        [u for u in requests_out if "127.0.0.1" not in u]
+    unexpected = [e for e in errors if "status of 401" not in e]  # the unpaired snooze, on purpose
+    assert unexpected == [], unexpected
