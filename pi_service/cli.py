@@ -105,6 +105,16 @@ def pair(config_path: str | None, address: str | None, port: int | None, revoke_
     click.echo(f"Token stored (hashed) in {store.path}; `{PROG} pair --revoke-all` revokes every token.")
 
 
+def _maintenance() -> None:
+    from pi_service.cli_maintenance import calibrate, doctor
+
+    cli.add_command(calibrate)
+    cli.add_command(doctor)
+
+
+_maintenance()
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv

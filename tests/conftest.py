@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from pi_service.config import Config, parse_config
@@ -29,6 +31,9 @@ def clock():
 @pytest.fixture
 def config() -> Config:
     return Config()
+
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_config(toml: str) -> Config:

@@ -16,6 +16,8 @@ from typing import Callable
 
 from pi_service.actions.nudges import PATTERNS, NudgePolicy
 from pi_service.actions.ramp import InclineRamp, RampCommand
+from pi_service.calibration import CalibrationStore, CalibrationWatcher
+from pi_service.calibration import apply as apply_calibration
 from pi_service.console.fault import ConsoleFault
 from pi_service.console.link import ConsoleLink
 from pi_service.config import Config
@@ -67,6 +69,7 @@ class Sampler:
         self.history = history
         self.commands = commands  # the receiving end of a pipe from the web process, or None
         self.console = console  # the link thread: read its state, queue commands; never waits
+        self.calibration = None  # a CalibrationWatcher: a new calibration, read off the loop
         self.ramp = InclineRamp(config.actions)
         self.console_fault = ConsoleFault(config.rules.sensor_fault.recover_s)
         self.engine = RuleEngine(config)
@@ -114,6 +117,10 @@ class Sampler:
 
     def tick(self, t: float) -> None:
         self._take_commands(t)
+        if self.calibration is not None and self.calibration.pending is not None:
+            config, self.calibration.pending = self.calibration.pending, None
+            self.sensors.recalibrate(config)
+            log.info("new calibration in force")
         sample = self.last_sample = quantize(self.sensors.read(t))
         events = self.engine.update(sample)
         self._follow_session(sample)
@@ -270,7 +277,9 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
     if options.realtime and options.pacing == "deadline":
         realtime = enter_realtime(max(0, priority - 1) if priority > 1 else priority, config.sampling.cpu)
     open_bus, pin_factory, treadmill = open_hardware(config, options)
-    sensors = buzzer = recorder = history = console = None
+    sensors = buzzer = recorder = history = console = watcher = None
+    calibrations = CalibrationStore(state_dir(config))
+    base_config, config = config, apply_calibration(config, calibrations.load())
     try:
         sensors = Sensors(config, open_bus, pin_factory)
         buzzer = BuzzerDriver(pin_factory, config.buzzer.gpio, config.buzzer.active_high)
@@ -288,6 +297,8 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
             realtime = realtime.replace(f"SCHED_FIFO {priority - 1}", f"SCHED_FIFO {priority}", 1)
         sampler = Sampler(config, sensors, board, stats, recorder, treadmill, realtime, buzzer, history, commands,
                           console)
+        watcher = sampler.calibration = CalibrationWatcher(calibrations, base_config)
+        watcher.start()
         loop = FixedRateLoop(config.sampling.rate_hz, sampler.tick, stats, pacing=options.pacing)
         sampler.tick(time.monotonic())  # the first snapshot, before anyone waits for it
         buzzer.play(READY_CHIRP)
@@ -297,6 +308,8 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
             gc.freeze()  # what exists now lives for the whole run: keep it out of collections
         loop.run(should_stop)
     finally:
+        if watcher is not None:
+            watcher.close()
         if console is not None:
             console.close()  # before the virtual console goes, so no "link down" on the way out
         if treadmill is not None:

@@ -114,6 +114,13 @@ class Sensors:
         self._hung_buses: set[int] = set()  # buses that timed out during this tick
         self._accel_rate = output_rate_hz(config.sampling.rate_hz)
 
+    def recalibrate(self, config: Config) -> None:
+        """Take a new calibration (rail maps, pulses per metre, incline zero and span) between ticks."""
+        rails = config.rails
+        self.config = config
+        self._rail_maps = ((rails.left_zero_v, rails.left_n_per_v), (rails.right_zero_v, rails.right_n_per_v))
+        self.belt.metres_per_pulse = 1.0 / config.belt.effective_pulses_per_m()
+
     def _bus_for(self, number: int):
         if number not in self._buses:
             self._buses[number] = self._open_bus(number)

@@ -25,7 +25,12 @@ LEAN_N = 60.0  # per rail, when the page's "lean" control is on
 
 class VirtualTreadmill:
     def __init__(self, config: Config, scenario: Scenario | None = None, speedup: float | None = None,
-                 noise: bool | None = None, clock: Callable[[], float] = time.monotonic, seed: int | None = None):
+                 noise: bool | None = None, clock: Callable[[], float] = time.monotonic, seed: int | None = None,
+                 rail_truth: tuple[tuple[float, float], tuple[float, float]] | None = None,
+                 roller_diameter_m: float | None = None, deck_zero_deg: float = 0.0):
+        """`rail_truth` ((zero V, N per V) left and right), `roller_diameter_m` and
+        `deck_zero_deg` (the accelerometer's mounting tilt) make the machine differ from
+        what the config says, for calibration to find; by default it is as the config says."""
         self.config = config
         self.clock = clock
         self.scenario = scenario or load_scenario(config.sim.scenario)
@@ -34,8 +39,10 @@ class VirtualTreadmill:
         self.buses: dict[int, SimI2CBus] = {}
         rails = config.rails
         # The rail sensors behave as the config's calibration says, so the demo reads true.
-        self._rail_sensor = {rails.left_channel: (rails.left_zero_v, rails.left_n_per_v, 0),
-                             rails.right_channel: (rails.right_zero_v, rails.right_n_per_v, 1)}
+        (left_zero, left_gain), (right_zero, right_gain) = rail_truth or (
+            (rails.left_zero_v, rails.left_n_per_v), (rails.right_zero_v, rails.right_n_per_v))
+        self._rail_sensor = {rails.left_channel: (left_zero, left_gain, 0), rails.right_channel: (right_zero, right_gain, 1)}
+        self.deck_zero_deg = deck_zero_deg
         self.rails_adc = ADS1115Model(self._ain_volts, clock)
         self._bus(rails.i2c_bus).attach(rails.address, self.rails_adc)
         self.accelerometer = ADXL345Model(self._acceleration)
@@ -43,7 +50,8 @@ class VirtualTreadmill:
         self.pin_factory = sim_pin_factory()
         belt = config.belt
         self.belt_pin = self.pin_factory.pin(belt.gpio)
-        self.roller = Roller(self.belt_pin, self.world.belt_speed_mps, belt.magnets, belt.roller_diameter_m,
+        self.roller = Roller(self.belt_pin, self.world.belt_speed_mps, belt.magnets,
+                             roller_diameter_m or belt.roller_diameter_m,
                              active_low=belt.pull_up, clock=clock)
         self.buzzer_pin = self.pin_factory.pin(config.buzzer.gpio)
         self.console = None
@@ -72,7 +80,7 @@ class VirtualTreadmill:
         return zero_v + self.world.rail_forces_n(t)[side] / n_per_v
 
     def _acceleration(self) -> tuple[float, float, float]:
-        x, y, z = gravity_on_deck(self.world.deck_pitch_deg(), self.config.incline.forward_axis)
+        x, y, z = gravity_on_deck(self.world.deck_pitch_deg() + self.deck_zero_deg, self.config.incline.forward_axis)
         return x, y, z + self.world.deck_vibration_mps2()
 
     def start(self) -> None:

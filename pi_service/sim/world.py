@@ -110,7 +110,8 @@ class World:
         s = self.state_at(t)
         if not self.noise:
             return s.rail_left_n, s.rail_right_n
-        sway = 0.08 * math.sin(2 * math.pi * CADENCE_HZ / 2 * s.t)  # weight shifts left/right per stride
+        # Walking, the weight shifts left/right with each stride; standing, it does not.
+        sway = 0.08 * math.sin(2 * math.pi * CADENCE_HZ / 2 * s.t) if s.speed_mps > 0 else 0.0
         noise = self._random.gauss
         return (max(0.0, s.rail_left_n * (1 + sway) + noise(0, 0.8)),
                 max(0.0, s.rail_right_n * (1 - sway) + noise(0, 0.8)))

@@ -1,0 +1,183 @@
+"""The calibration in force: `<state folder>/calibration.json`, laid over the config.
+
+Each section (rails, belt, incline) holds the values the config would otherwise give
+(`rails.left_zero_v`, `belt.pulses_per_m`, `incline.zero_deg`, ...) and when it was made.
+Every write is atomic (a temporary file in the same folder, fsync, rename, fsync of the
+folder), so a crash or a kill at any moment leaves the old file or the new one, never a
+broken one; the file it replaces is kept in `calibration-history/` for `calibrate undo`.
+The running daemon notices a new file (`CalibrationWatcher`) and applies it without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from pi_service.config import Config
+from pi_service.errors import CompanionError
+
+FILE_NAME = "calibration.json"
+HISTORY = "calibration-history"
+# What each section may set: config section -> keys.
+KEYS = {"rails": ("left_zero_v", "left_n_per_v", "right_zero_v", "right_n_per_v"),
+        "belt": ("pulses_per_m",),
+        "incline": ("zero_deg", "span")}
+
+
+class CalibrationError(CompanionError):
+    """A calibration cannot be made, read or written."""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace `path` with `text` so that any crash leaves the old or the new file whole."""
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass  # already renamed or never made
+        raise
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself is durable
+    finally:
+        os.close(directory)
+
+
+def apply(config: Config, calibration: dict | None) -> Config:
+    """The config with the calibration's values in place of its own."""
+    if not calibration:
+        return config
+    updates = {}
+    for section, keys in KEYS.items():
+        values = {key: calibration[section][key] for key in keys if key in calibration.get(section, {})}
+        if values:
+            updates[section] = getattr(config, section).model_copy(update=values)
+    return config.model_copy(update=updates)
+
+
+class CalibrationStore:
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / FILE_NAME
+        self.history = Path(folder) / HISTORY
+
+    def load(self) -> dict:
+        """The calibration in force ({} if none was ever made)."""
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise CalibrationError(f"{self.path}: cannot read: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+            self._check(data)
+        except (ValueError, TypeError, ValidationError) as exc:
+            raise CalibrationError(f"{self.path}: not a valid calibration ({str(exc).splitlines()[0]}); "
+                                   "`calibrate undo` restores the previous one") from None
+        return data
+
+    @staticmethod
+    def _check(data: dict) -> None:
+        if not isinstance(data, dict):
+            raise TypeError("expected an object")
+        apply(Config(), data).model_validate(apply(Config(), data).model_dump())  # the values are in range
+
+    def save(self, section: str, values: dict, detail: dict | None = None) -> dict:
+        """Set one section (keeping the others), keep the replaced file in the history; the new whole."""
+        current = self.load()
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)  # left by a writer killed mid-write (never the file itself)
+        new = dict(current)
+        new[section] = {**values, "made_at": now_iso(), **({"detail": detail} if detail else {})}
+        self._check(new)
+        if current:
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+            atomic_write(self.history / f"{stamp}.json", json.dumps(current, indent=1) + "\n")
+        atomic_write(self.path, json.dumps(new, indent=1) + "\n")
+        return new
+
+    def previous(self) -> list[Path]:
+        return sorted(self.history.glob("*.json")) if self.history.is_dir() else []
+
+    def undo(self) -> dict:
+        """Put back the calibration before the last change; returns it."""
+        earlier = self.previous()
+        if not earlier:
+            if not self.path.exists():
+                raise CalibrationError("no calibration to undo: none was ever made")
+            self.path.unlink()  # back to the config's own values
+            return {}
+        last = earlier[-1]
+        data = json.loads(last.read_text())
+        atomic_write(self.path, json.dumps(data, indent=1) + "\n")
+        last.unlink()
+        return data
+
+
+class CalibrationWatcher:
+    """Checks the file once a second on its own thread; the sampler picks up `pending`."""
+
+    def __init__(self, store: CalibrationStore, base: Config, period_s: float = 1.0):
+        self.store = store
+        self.base = base
+        self.period_s = period_s
+        self.pending: Config | None = None
+        self.error: str | None = None
+        self._seen = self._stamp()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="calibration-watcher", daemon=True)
+
+    def _stamp(self):
+        try:
+            stat = self.store.path.stat()
+            return stat.st_mtime_ns, stat.st_size, stat.st_ino
+        except FileNotFoundError:
+            return None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            stamp = self._stamp()
+            if stamp == self._seen:
+                continue
+            self._seen = stamp
+            try:
+                self.pending = apply(self.base, self.store.load())
+                self.error = None
+            except CalibrationError as exc:
+                self.error = str(exc)
+
+
+def wait_for(predicate, timeout_s: float, step_s: float = 0.05) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step_s)
+    return False

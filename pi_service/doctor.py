@@ -1,0 +1,181 @@
+"""`doctor`: is everything wired and answering? One line per check, with a hint when it fails.
+
+Checks, in order (a check whose prerequisite failed is skipped, not failed twice):
+config valid; I2C bus present; ADS1115 answering; ADXL345 answering with its ID; rail
+readings plausible at rest; belt pulses while the belt moves; console link answering with
+its firmware version; buzzer; sampling rate achievable.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from pi_service.calibrate import Rig, average
+from pi_service.config import Config
+from pi_service.errors import CompanionError
+
+PASS, FAIL, SKIP = "pass", "FAIL", "skip"
+REST_LIMIT_N = 20.0  # a rail reading more than this with hands off needs a zero
+
+
+@dataclass
+class Check:
+    name: str
+    result: str
+    detail: str
+    hint: str = ""
+
+    def to_dict(self) -> dict:
+        return {"check": self.name, "result": self.result, "detail": self.detail, "hint": self.hint}
+
+
+def run_checks(config: Config, rig_factory: Callable[[], Rig], belt_moving: bool | None,
+               ask: Callable[[str], bool] | None = None, seconds: float = 2.0) -> list[Check]:
+    """`belt_moving`: True if the belt runs during the check (the sim runs it itself), None to skip."""
+    checks: list[Check] = []
+    try:
+        rig = rig_factory()
+    except (CompanionError, OSError) as exc:
+        checks.append(Check("I2C bus and GPIO", FAIL, str(exc), "enable I2C: sudo raspi-config nonint do_i2c 0; "
+                            "install the 'pi' extra for GPIO"))
+        return checks
+    try:
+        rails, incline = config.rails, config.incline
+        checks.append(Check("I2C bus", PASS, f"bus {rails.i2c_bus} open"))
+        try:
+            rig.adc.probe()
+            ads = Check("ADS1115 (rails)", PASS, f"answers at 0x{rails.address:02x}")
+        except (CompanionError, OSError) as exc:
+            ads = Check("ADS1115 (rails)", FAIL, str(exc), f"check its wiring (SDA, SCL, 3V3, GND) and that ADDR "
+                        f"gives 0x{rails.address:02x}; `i2cdetect -y {rails.i2c_bus}` should list it")
+        checks.append(ads)
+        try:
+            rig.pitch_deg()
+            checks.append(Check("ADXL345 (incline)", PASS, f"answers at 0x{incline.address:02x} with ID 0xE5"))
+        except (CompanionError, OSError) as exc:
+            checks.append(Check("ADXL345 (incline)", FAIL, str(exc), f"check its wiring and address "
+                                f"(SDO low 0x53, high 0x1D); `i2cdetect -y {incline.i2c_bus}` should list it"))
+        if ads.result == PASS:
+            checks.append(_rails_at_rest(rig, config, seconds))
+        else:
+            checks.append(Check("rails at rest", SKIP, "the ADS1115 does not answer"))
+        checks.append(_belt(rig, config, belt_moving, seconds))
+        checks.append(_console(rig, config))
+        checks.append(_buzzer(rig, config, ask))
+        checks.append(_sampling_rate(rig, config, seconds))
+    finally:
+        rig.close()
+    return checks
+
+
+def _rails_at_rest(rig: Rig, config: Config, seconds: float) -> Check:
+    rails = config.rails
+    rig.load_rails(0.0, 0.0)
+    forces = []
+    try:
+        for side, zero, gain in (("left", rails.left_zero_v, rails.left_n_per_v),
+                                 ("right", rails.right_zero_v, rails.right_n_per_v)):
+            volts = average(lambda side=side: rig.rail_volts(side), seconds / 2, side)
+            if abs(volts.mean) > 0.98 * rails.full_scale_v:
+                return Check("rails at rest", FAIL, f"{side} rail at {volts.mean:.3f} V, the ADC's limit",
+                             "a sensor wire is loose or shorted, or the gain (rails.full_scale_v) is too high")
+            forces.append((side, (volts.mean - zero) * gain))
+    except (CompanionError, OSError) as exc:
+        return Check("rails at rest", FAIL, str(exc), "the ADS1115 stopped answering mid-check: check its wiring")
+    shown = ", ".join(f"{side} {force:+.1f} N" for side, force in forces)
+    bad = [side for side, force in forces if abs(force) > REST_LIMIT_N]
+    if bad:
+        return Check("rails at rest", FAIL, shown, "hands off the rails, then `treadmill-companion calibrate rails`")
+    return Check("rails at rest", PASS, shown)
+
+
+def _belt(rig: Rig, config: Config, belt_moving: bool | None, seconds: float) -> Check:
+    if rig.sim:
+        rig.run_belt(4.0)
+    elif not belt_moving:
+        return Check("belt pulses", SKIP, "the belt was not running", "run with the belt moving and --belt-running")
+    start = rig.belt.pulses
+    time.sleep(max(seconds, 2.0))
+    pulses = rig.belt.pulses - start
+    speed_kmh = rig.belt.speed_mps() * 3.6
+    if rig.sim:
+        rig.treadmill.world.override_speed_kmh = 0.0
+    if pulses < 3:
+        return Check("belt pulses", FAIL, f"{pulses} pulses with the belt moving",
+                     f"check the belt sensor on GPIO{config.belt.gpio}, its magnet gap and belt.pull_up")
+    return Check("belt pulses", PASS, f"{pulses} pulses in {max(seconds, 2.0):g} s, {speed_kmh:.1f} km/h")
+
+
+def _console(rig: Rig, config: Config) -> Check:
+    if not config.console.enabled:
+        return Check("console link", SKIP, "console.enabled = false")
+    from pi_service.console.link import ConsoleLink
+
+    port = rig.treadmill.console_port if rig.sim else config.console.port
+    link = ConsoleLink(port, config.console.baud)
+    link.start()
+    try:
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and not (link.state.alive and link.state.firmware):
+            time.sleep(0.05)
+        state = link.state
+    finally:
+        link.close()
+    if state.alive and state.firmware:
+        return Check("console link", PASS, f"{port}: firmware {state.firmware}, incline {state.position_pct:.1f} %")
+    return Check("console link", FAIL, f"{port}: {state.error or 'no valid answer in 2 s'}",
+                 "check the UART wires (Pi TX to controller RX, RX to TX, GND), that the UART is enabled "
+                 "(raspi-config nonint do_serial_hw 0) and the controller has its firmware")
+
+
+def _buzzer(rig: Rig, config: Config, ask: Callable[[str], bool] | None) -> Check:
+    from pi_service.drivers.buzzer import BuzzerDriver
+
+    try:
+        buzzer = BuzzerDriver(rig.pin_factory, config.buzzer.gpio, config.buzzer.active_high)
+    except Exception as exc:  # noqa: BLE001 - gpiozero raises several kinds for a pin in use
+        return Check("buzzer", FAIL, f"GPIO{config.buzzer.gpio}: {exc}", "is another program using the pin?")
+    try:
+        buzzer.device.on()
+        was_on = buzzer.device.is_active
+        time.sleep(0.15)
+        buzzer.device.off()
+        was_off = not buzzer.device.is_active
+    finally:
+        buzzer.close()
+    if not (was_on and was_off):
+        return Check("buzzer", FAIL, f"GPIO{config.buzzer.gpio} did not switch", "check buzzer.gpio")
+    if ask is not None and not ask("Did you hear a short beep?"):
+        return Check("buzzer", FAIL, f"GPIO{config.buzzer.gpio} switched but nothing was heard",
+                     "check the buzzer's wiring and polarity, and buzzer.active_high")
+    return Check("buzzer", PASS, f"GPIO{config.buzzer.gpio} switched on and off")
+
+
+def _sampling_rate(rig: Rig, config: Config, seconds: float) -> Check:
+    from pi_service.sampling.loop import FixedRateLoop
+    from pi_service.sampling.stats import LoopStats
+
+    rate = config.sampling.rate_hz
+    stats = LoopStats()
+    ticks = []
+
+    def tick(t: float) -> None:
+        ticks.append(t)
+        rig.belt.speed_mps(t)
+        rig.adc.probe()
+
+    end = time.monotonic() + seconds
+    try:
+        FixedRateLoop(rate, tick, stats).run(lambda: time.monotonic() >= end)
+    except (CompanionError, OSError) as exc:
+        return Check("sampling rate", FAIL, str(exc), "the I2C bus fails under load: check the wiring")
+    achieved = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 1 else 0.0
+    late = stats.figures.late_p99_ms
+    detail = f"{achieved:.1f} Hz of {rate:g}, lateness p99 {late:.2f} ms"
+    if abs(achieved - rate) > 0.01 * rate:
+        return Check("sampling rate", FAIL, detail, "the machine is too busy, or lower sampling.rate_hz")
+    if late > 2.0:
+        return Check("sampling rate", FAIL, detail, "run as the systemd unit, which allows real-time scheduling")
+    return Check("sampling rate", PASS, detail)
