@@ -26,12 +26,15 @@ $(NODE_STAMP):
 	npm install --silent --no-audit --no-fund --prefix .node $(MICROPYTHON_NPM)
 	touch $@
 
-# Debian's Chromium for the page's browser tests (Playwright drives it; no browser download).
+# Debian's Chromium for the page's browser tests (Playwright drives it; no browser download),
+# and systemd-analyze for the unit's tests.
 CHROMIUM_STAMP := .node/.chromium
 $(CHROMIUM_STAMP):
 	mkdir -p .node
 	command -v chromium >/dev/null || \
 		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	command -v systemd-analyze >/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd; }
 	touch $@
 
 demo: $(STAMP)

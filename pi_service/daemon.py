@@ -19,7 +19,9 @@ from pi_service.errors import CompanionError
 from pi_service.recording import create_recording
 from pi_service.sampling.process import SamplerProcess, SamplerThread
 from pi_service.sampling.sampler import SamplerOptions
+from pi_service.notify import Watchdog, notify
 from pi_service.web.app import create_app
+from pi_service.web.status import loop_health
 
 log = logging.getLogger("treadmill-companion")
 
@@ -50,6 +52,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _health(sampler) -> tuple[bool, str]:
+    snapshot, reason = loop_health(sampler)
+    if snapshot is None:
+        return False, reason
+    loop = snapshot["loop"]
+    return True, f"sampling {loop['rate_hz']:.1f} Hz, lateness p99 {loop['late_p99_ms']:.2f} ms"
+
+
 def run_daemon(config: Config, options: SamplerOptions, host: str, port: int) -> None:
     sock = bind(host, port)
     if options.record:
@@ -59,6 +69,7 @@ def run_daemon(config: Config, options: SamplerOptions, host: str, port: int) ->
     # done, so the sampling process is stopped in `finally` rather than orphaned.
     signal.signal(signal.SIGTERM, _on_sigterm)
     sampler = (SamplerThread if options.pacing == "naive" else SamplerProcess)(config, options)
+    watchdog = None
     try:
         sampler.start()
         log.info("first sample %.2f s after start (%s)", time.monotonic() - started, sampler.realtime)
@@ -69,8 +80,16 @@ def run_daemon(config: Config, options: SamplerOptions, host: str, port: int) ->
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         mode = "virtual treadmill" if options.sim else "hardware"
         log.info("serving http://%s:%d (%s%s)", shown, port, mode, ", demo timings" if config.demo else "")
+        # Under systemd (Type=notify): ready now (the socket already queues connections), and
+        # the watchdog pinged only while the loop publishes fresh snapshots.
+        watchdog = Watchdog(lambda: _health(sampler))
+        watchdog.start()
+        notify("READY=1", f"STATUS=serving on port {port}, sampling ({sampler.realtime})")
         server.run(sockets=[sock])
     finally:
+        notify("STOPPING=1")
+        if watchdog is not None:
+            watchdog.close()
         sampler.stop()
         sock.close()
         log.info("stopped")

@@ -168,8 +168,15 @@ class HistoryWriter:
                 self.error = None
             except (sqlite3.Error, OSError) as exc:
                 # Disk full, read-only, gone: report it and keep the daemon (and its nudges) going.
-                self.error = f"history {self.path}: {exc}"
-                log.error("%s", self.error)
+                error = f"history {self.path}: {exc}"
+                if error != self.error:
+                    log.error("%s", error)
+                self.error = error
+                if history is not None:
+                    try:
+                        history.close()
+                    except sqlite3.Error:
+                        pass  # closing a connection whose disk failed may fail too
                 history = None
                 if item is None:
                     return

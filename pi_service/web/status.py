@@ -18,7 +18,11 @@ STALE_MIN_S = 0.25
 
 def freshness(request: Request) -> tuple[dict | None, str]:
     """The latest snapshot if the loop is healthy, else None and why not."""
-    source = request.app.state.source
+    return loop_health(request.app.state.source)
+
+
+def loop_health(source) -> tuple[dict | None, str]:
+    """The latest snapshot if the sampling loop is running and publishing, else None and why not."""
     snapshot = source.board.read()
     if snapshot is None:
         return None, "no snapshot from the sampling loop yet"
