@@ -102,10 +102,11 @@ let charts = [];
 let weekly = null, weeklyData = [[], []];
 
 function chartWidth() { return Math.max(280, $("chart-speed").clientWidth || 320); }
-function lineChart(element, label, unit, keys, colors) {
+function lineChart(element, label, unit, keys, colors, floor) {
   return new uPlot({
     width: chartWidth(), height: 130, legend: { show: true, live: false }, cursor: { show: false },
-    scales: { x: { time: false } },
+    // From zero up to at least `floor`, so a flat line sits where it belongs.
+    scales: { x: { time: false }, y: { range: (u, min, max) => [Math.min(0, min ?? 0), Math.max(floor, (max ?? 0) * 1.1)] } },
     axes: [
       { stroke: css("--muted"), grid: { stroke: css("--line") }, values: (u, ticks) => ticks.map((v) => Math.round(v) + " s") },
       { stroke: css("--muted"), grid: { stroke: css("--line") }, size: 44 },
@@ -118,9 +119,9 @@ function rebuildCharts() {
   charts.forEach((c) => c.destroy());
   ["chart-speed", "chart-incline", "chart-rails"].forEach((id) => { $(id).textContent = ""; });
   charts = [
-    lineChart($("chart-speed"), ["speed"], unitLabel, ["speed"], [css("--speed")]),
-    lineChart($("chart-incline"), ["incline"], "%", ["incline"], [css("--incline")]),
-    lineChart($("chart-rails"), ["left", "right"], "N", ["left", "right"], [css("--left"), css("--right")]),
+    lineChart($("chart-speed"), ["speed"], unitLabel, ["speed"], [css("--speed")], 6),
+    lineChart($("chart-incline"), ["incline"], "%", ["incline"], [css("--incline")], 5),
+    lineChart($("chart-rails"), ["left", "right"], "N", ["left", "right"], [css("--left"), css("--right")], 20),
   ];
   if (weekly) weekly.destroy();
   $("chart-weekly").textContent = "";
@@ -130,7 +131,7 @@ function rebuildCharts() {
     axes: [
       { stroke: css("--muted"), grid: { show: false },
         values: (u, ticks) => ticks.map((v) => (weeklyData.labels || [])[Math.round(v)] || "") },
-      { stroke: css("--muted"), grid: { stroke: css("--line") }, size: 44, label: "minutes / week" },
+      { stroke: css("--muted"), grid: { stroke: css("--line") }, size: 44, label: "min/week" },
     ],
     series: [{}, { label: "minutes", fill: css("--accent"), stroke: css("--accent"),
       paths: uPlot.paths.bars({ size: [0.7, 60] }), points: { show: false } }],
