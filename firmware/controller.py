@@ -38,6 +38,9 @@ except ImportError:
                           RESULT_REFUSED_ARGS, RESULT_REFUSED_BUSY, RESULT_REFUSED_RAISE)
 
 
+LINK_MARGIN_MS = 10
+
+
 class Settings:
     """The controller's constants; a board's main.py may change them."""
 
@@ -115,7 +118,8 @@ class InclineController:
         self.position = self._read()
         for press in self.hw.buttons():
             self._press(press)
-        if self.link_ok and now_ms - self.last_heard_ms > LINK_TIMEOUT_MS:
+        # (Two 5 ms ticks early, so the motor is off by the time 500 ms have passed.)
+        if self.link_ok and now_ms - self.last_heard_ms >= LINK_TIMEOUT_MS - LINK_MARGIN_MS:
             self.link_ok = False
             if self.mode != MODE_RAMP:  # finish a ramp under way; anything else stops
                 self._idle()

@@ -33,19 +33,21 @@ class PiLink:
 
     def receive(self, data, now_ms):
         for seq, kind, payload in self.parser.feed(data):
+            if kind in COMMANDS and seq in self.results:
+                # A retry of a command already carried out (its ACK was lost; the Pi's
+                # heartbeats may have moved the sequence on since): ACK again, do not act twice.
+                self.controller.heard(now_ms)
+                self.out.append(self.sender.frame(ACK, pack_ack(seq, self.results[seq])))
+                continue
             verdict = self.seqs.check(seq, kind)
-            if verdict == OLD:
+            if verdict == OLD or (verdict == DUPLICATE and kind in COMMANDS):
                 self.dropped += 1
                 continue
             self.controller.heard(now_ms)
             if kind == HELLO:
+                self.results = {}  # a new conversation: its seqs start again
                 self.out.append(self.sender.frame(INFO, pack_info(self.firmware)))
             elif kind in COMMANDS:
-                if verdict == DUPLICATE:
-                    result = self.results.get(seq)
-                    if result is not None:  # our ACK was lost: say it again, do not act twice
-                        self.out.append(self.sender.frame(ACK, pack_ack(seq, result)))
-                    continue
                 result = self._execute(kind, payload, now_ms)
                 self.results[seq] = result
                 if len(self.results) > 8:

@@ -230,10 +230,13 @@ def unpack_status(payload):
 
 
 def pack_info(firmware):
-    return bytes((VERSION,)) + firmware.encode()[:MAX_PAYLOAD - 1]
+    return bytes((VERSION,)) + firmware.encode()[:MAX_PAYLOAD - 1]  # (ASCII names: no cut characters)
 
 
 def unpack_info(payload):
     if len(payload) < 1:
         return None
-    return payload[0], bytes(payload[1:]).decode()
+    try:
+        return payload[0], bytes(payload[1:]).decode()
+    except UnicodeError:  # cut mid-character, or not text: keep what can be read
+        return payload[0], "".join(chr(b) if 32 <= b < 127 else "?" for b in payload[1:])

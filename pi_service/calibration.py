@@ -64,21 +64,24 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 def apply(config: Config, calibration: dict | None) -> Config:
-    """The config with the calibration's values in place of its own."""
+    """The config with the calibration's values in place of its own, validated whole (ranges
+    and the cross-field checks, e.g. the glitch filter against the fastest pulse)."""
     if not calibration:
         return config
-    updates = {}
+    data = config.model_dump()
     for section, keys in KEYS.items():
-        values = {key: calibration[section][key] for key in keys if key in calibration.get(section, {})}
-        if values:
-            updates[section] = getattr(config, section).model_copy(update=values)
-    return config.model_copy(update=updates)
+        values = calibration.get(section, {})
+        if not isinstance(values, dict):
+            raise TypeError(f"{section}: expected an object")
+        data[section].update({key: float(values[key]) for key in keys if key in values})
+    return Config.model_validate(data)
 
 
 class CalibrationStore:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, base: Config | None = None):
         self.path = Path(folder) / FILE_NAME
         self.history = Path(folder) / HISTORY
+        self.base = base or Config()  # the config a calibration must fit
 
     def load(self) -> dict:
         """The calibration in force ({} if none was ever made)."""
@@ -91,16 +94,15 @@ class CalibrationStore:
         try:
             data = json.loads(text)
             self._check(data)
-        except (ValueError, TypeError, ValidationError) as exc:
+        except (ValueError, TypeError, KeyError, ValidationError) as exc:
             raise CalibrationError(f"{self.path}: not a valid calibration ({str(exc).splitlines()[0]}); "
                                    "`calibrate undo` restores the previous one") from None
         return data
 
-    @staticmethod
-    def _check(data: dict) -> None:
+    def _check(self, data: dict) -> None:
         if not isinstance(data, dict):
             raise TypeError("expected an object")
-        apply(Config(), data).model_validate(apply(Config(), data).model_dump())  # the values are in range
+        apply(self.base, data)  # raises if a value is out of range or does not fit the config
 
     def save(self, section: str, values: dict, detail: dict | None = None) -> dict:
         """Set one section (keeping the others), keep the replaced file in the history; the new whole."""
@@ -109,15 +111,25 @@ class CalibrationStore:
             stale.unlink(missing_ok=True)  # left by a writer killed mid-write (never the file itself)
         new = dict(current)
         new[section] = {**values, "made_at": now_iso(), **({"detail": detail} if detail else {})}
-        self._check(new)
+        try:
+            self._check(new)
+        except (ValueError, TypeError, ValidationError) as exc:
+            raise CalibrationError(f"{section}: this calibration does not fit the config: "
+                                   f"{str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else _first(exc)}"
+                                   ) from None
         if current:
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-            atomic_write(self.history / f"{stamp}.json", json.dumps(current, indent=1) + "\n")
+            # Numbered, not dated: a Pi without a real-time clock may boot into the past.
+            earlier = self.previous()
+            number = int(earlier[-1].stem) + 1 if earlier else 1
+            atomic_write(self.history / f"{number:06d}.json", json.dumps(current, indent=1) + "\n")
         atomic_write(self.path, json.dumps(new, indent=1) + "\n")
         return new
 
     def previous(self) -> list[Path]:
-        return sorted(self.history.glob("*.json")) if self.history.is_dir() else []
+        """Earlier calibrations, oldest first."""
+        if not self.history.is_dir():
+            return []
+        return sorted((p for p in self.history.glob("*.json") if p.stem.isdigit()), key=lambda p: int(p.stem))
 
     def undo(self) -> dict:
         """Put back the calibration before the last change; returns it."""
@@ -132,6 +144,11 @@ class CalibrationStore:
         atomic_write(self.path, json.dumps(data, indent=1) + "\n")
         last.unlink()
         return data
+
+
+def _first(error: ValidationError) -> str:
+    detail = error.errors()[0]
+    return f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
 
 
 class CalibrationWatcher:

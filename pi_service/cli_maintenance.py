@@ -27,7 +27,7 @@ def _setup(config_path: str | None):
     from pi_service.storage.history import state_dir
 
     base = load_config(config_path)
-    store = CalibrationStore(state_dir(base))
+    store = CalibrationStore(state_dir(base), base)
     return base, store, apply(base, store.load())
 
 

@@ -267,3 +267,27 @@ def test_doctor_names_a_bad_config(tmp_path):
     bad.write_text("[sampling]\nrate_hz = 5000\n")
     done = cli("doctor", "--sim", "--config", str(bad), state=tmp_path)
     assert done.returncode == 1 and "FAIL config" in done.stdout and "rate_hz" in done.stdout
+
+
+def test_a_calibration_that_does_not_fit_the_config_is_refused(tmp_path):
+    from tests.conftest import make_config
+
+    config = make_config("[belt]\nglitch_s = 0.004\n")
+    store = CalibrationStore(tmp_path, config)
+    with pytest.raises(CalibrationError, match="does not fit the config"):
+        store.save("belt", {"pulses_per_m": 25.0})  # at 30 km/h its pulses would fall in the glitch filter
+    assert not store.path.exists()
+    store.save("belt", {"pulses_per_m": 13.0})
+    assert apply(config, store.load()).belt.pulses_per_m == 13.0
+
+
+def test_undo_follows_the_order_of_saving_not_the_clock(tmp_path, monkeypatch):
+    import pi_service.calibration as calibration
+
+    store = CalibrationStore(tmp_path)
+    stamps = iter(["2026-11-22T10:00:00+00:00", "2026-11-22T11:00:00+00:00", "2025-01-01T00:00:00+00:00"])
+    monkeypatch.setattr(calibration, "now_iso", lambda: next(stamps))  # the clock steps back, as on a Pi
+    for ppm in (12.0, 12.5, 13.0):
+        store.save("belt", {"pulses_per_m": ppm})
+    assert store.undo()["belt"]["pulses_per_m"] == 12.5
+    assert store.undo()["belt"]["pulses_per_m"] == 12.0

@@ -163,3 +163,33 @@ def test_old_frames_are_dropped_by_the_link():
     link.receive(p.encode(11, p.HEARTBEAT), 0)
     link.receive(p.encode(9, p.RAMP, p.pack_ramp(5.0, 0.5)), 0)  # from before: ignored
     assert b.c.mode == p.MODE_IDLE and link.dropped == 1
+
+
+def test_a_retry_after_the_heartbeats_moved_on_is_acknowledged_and_not_executed_twice():
+    b = Bench(12.0)
+    link = PiLink(b.c, "x", now_ms=0)
+    pi = p.Sender()
+    link.receive(pi.frame(p.HELLO), 0)
+    command = pi.command(p.STOP_RAMP, b"", 0)
+    b.c.ramp(5.0, 0.5, 0)
+    link.receive(command, 1)  # carried out, but say its ACK is lost on the way back
+    assert b.c.ramp_state == p.RAMP_STOPPED
+    link.poll(2)
+    b.c.ramp(5.0, 0.5, 50)  # (a new ramp, so a second STOP would show)
+    link.receive(pi.frame(p.HEARTBEAT), 100)  # the Pi's heartbeat moves the sequence on
+    link.receive(pi.due(p.ACK_TIMEOUT_MS), 150)  # the retry, with the command's older seq
+    acks = [payload for kind, payload in frames(link.poll(151)) if kind == p.ACK]
+    assert acks == [p.pack_ack(pi.seq - 1, p.RESULT_OK)]
+    assert b.c.mode == p.MODE_RAMP  # not stopped a second time
+
+
+def test_a_command_lost_on_the_way_gets_through_on_its_retry():
+    b = Bench(12.0)
+    link = PiLink(b.c, "x", now_ms=0)
+    pi = p.Sender()
+    link.receive(pi.frame(p.HELLO), 0)
+    pi.command(p.RAMP, p.pack_ramp(6.0, 0.5), 0)  # lost on the wire
+    # (While a command waits for its ACK the Pi sends no heartbeat: its resends stand in.)
+    link.receive(pi.due(p.ACK_TIMEOUT_MS), 150)
+    acks = [p.unpack_ack(payload) for kind, payload in frames(link.poll(151)) if kind == p.ACK]
+    assert len(acks) == 1 and acks[0][1] == p.RESULT_OK and b.c.mode == p.MODE_RAMP

@@ -112,12 +112,16 @@ class InclineRamp:
             if result is not None and result[0] == "ramp" and result[2] >= self.ramp_t:
                 if result[1] in ("ok", "rate capped"):
                     self.acked_t = t
+                elif result[1] == "no answer":
+                    self._set("failed", "the console did not answer the ramp: asked it to stop", t)
+                    return RampCommand("stop")
                 else:
                     self._set("failed", f"the console answered: {result[1]}", t)
                     return None
             elif elapsed > ACK_WAIT_S and console.alive:
-                self._set("failed", "the console did not answer", t)
-                return None
+                # It may have started with only its ACK lost: make sure it stops.
+                self._set("failed", "the console did not answer the ramp: asked it to stop", t)
+                return RampCommand("stop")
         if not console.alive:
             # The firmware finishes a ramp under way by itself; we cannot watch it.
             self._set("failed", "the console link went down mid-ramp: the console finishes the ramp on its own", t)
@@ -146,7 +150,9 @@ class InclineRamp:
             self._set("unconfirmed", "the deck came down faster than the set rate: ramp stopped", t)
             return RampCommand("stop")
         near_target = incline <= self.target_pct + 0.5
-        if elapsed >= CONFIRM_S and drop < CONFIRM_DROP_PCT and not near_target:
+        # A slow ramp needs longer before its drop shows (the firmware's deadband is 0.15 %).
+        confirm_s = max(CONFIRM_S, 2 * (CONFIRM_DROP_PCT + 0.15) / self.rate_pct_s)
+        if elapsed >= confirm_s and drop < CONFIRM_DROP_PCT and not near_target:
             self._set("unconfirmed", "the incline sensor did not see the deck come down: ramp stopped", t)
             return RampCommand("stop")
         return None

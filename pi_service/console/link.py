@@ -29,7 +29,8 @@ DEAD_S = 0.5  # nothing valid heard for this long: the link is down (noticed wel
 BACKOFF_FIRST_S = 0.25
 BACKOFF_MAX_S = 4.0
 READ_TIMEOUT_S = 0.02
-WRITE_TIMEOUT_S = 0.1  # a stuck peer (flow control) cannot hold the thread longer than this
+WRITE_TIMEOUT_S = 0.1
+HELLO_AGAIN_S = 1.0  # a console whose STATUS says it does not hear us gets a new HELLO this often  # a stuck peer (flow control) cannot hold the thread longer than this
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class ConsoleState:
 
     def to_dict(self) -> dict:
         return {"port": self.port, "connected": self.connected, "alive": self.alive, "firmware": self.firmware,
-                "position_pct": self.position_pct, "motion": self.motion, "ramp": p.RAMP_NAMES[self.ramp],
+                "position_pct": self.position_pct, "motion": self.motion,
+                "ramp": p.RAMP_NAMES[self.ramp] if 0 <= self.ramp < len(p.RAMP_NAMES) else f"state {self.ramp}",
                 "presses": self.presses, "error": self.error, "reconnects": self.reconnects,
                 "last_result": None if self.last_result is None else
                 {"command": self.last_result[0], "result": self.last_result[1], "t": round(self.last_result[2], 3)}}
@@ -70,6 +72,7 @@ class ConsoleLink:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._heard = False  # the current connection has heard a valid frame
+        self._hello_t = 0.0
 
     # -- for the sampling loop: never blocks ---------------------------------------
 
@@ -112,6 +115,9 @@ class ConsoleLink:
                     backoff = BACKOFF_FIRST_S  # it worked for a while: start the back-off again
             except (serial.SerialException, OSError) as exc:
                 reason = f"{self.port}: {exc}"
+            except Exception as exc:  # noqa: BLE001 - a bug here must not leave the link looking alive
+                log.exception("console link: unexpected error")
+                reason = f"{self.port}: unexpected {type(exc).__name__}: {exc}"
             finally:
                 try:
                     port.close()
@@ -136,6 +142,7 @@ class ConsoleLink:
         heard = None
         self._heard = False
         port.write(sender.frame(p.HELLO))
+        self._hello_t = opened
         next_beat = opened + p.HEARTBEAT_MS / 1000
         while not self._stop.is_set():
             now = self.clock()
@@ -146,7 +153,7 @@ class ConsoleLink:
                     continue
                 heard = now
                 self._heard = True
-                self._receive(kind, payload, now, sender, names)
+                self._receive(kind, payload, now, sender, names, port)
             if not self.state.alive and heard is not None and now - heard < DEAD_S:
                 log.info("console link up on %s", self.port)
                 self._publish(alive=True, since_t=now)
@@ -165,18 +172,24 @@ class ConsoleLink:
                 kind = sender.failed.pop()
                 log.warning("console did not acknowledge %s", names[kind])
                 self._publish(last_result=(names[kind], "no answer", now))
-            if now >= next_beat:
+            # While a command waits for its ACK, its resends stand in for the heartbeat, so
+            # no later frame overtakes it in the console's sequence check.
+            if now >= next_beat and sender.pending is None:
                 port.write(sender.frame(p.HEARTBEAT))
                 next_beat = now + p.HEARTBEAT_MS / 1000
         return None
 
-    def _receive(self, kind: int, payload: bytes, now: float, sender: p.Sender, names: dict) -> None:
+    def _receive(self, kind: int, payload: bytes, now: float, sender: p.Sender, names: dict, port=None) -> None:
         if kind == p.STATUS:
             status = p.unpack_status(payload)
             if status is not None:
                 position, motion, mode, ramp, presses, flags = status
                 self._publish(position_pct=position, motion=motion, mode=mode, ramp=ramp, presses=presses,
                               flags=flags, heard_t=now)
+                if not flags & p.FLAG_LINK_OK and port is not None and now - self._hello_t > HELLO_AGAIN_S:
+                    # The console does not hear us (our HELLO lost?): start the conversation again.
+                    port.write(sender.frame(p.HELLO))
+                    self._hello_t = now
         elif kind == p.ACK:
             ack = p.unpack_ack(payload)
             if ack is not None:

@@ -278,7 +278,7 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
         realtime = enter_realtime(max(0, priority - 1) if priority > 1 else priority, config.sampling.cpu)
     open_bus, pin_factory, treadmill = open_hardware(config, options)
     sensors = buzzer = recorder = history = console = watcher = None
-    calibrations = CalibrationStore(state_dir(config))
+    calibrations = CalibrationStore(state_dir(config), config)
     base_config, config = config, apply_calibration(config, calibrations.load())
     try:
         sensors = Sensors(config, open_bus, pin_factory)

@@ -47,7 +47,8 @@ def origin_allowed(origin: str, hosts: list[str]) -> bool:
         return False
     if host is None:
         return False
-    return host in hosts or f"[{host}]" in hosts
+    allowed = {name.lower() for name in hosts}  # (urlsplit lowercases the host; the Host check ignores case too)
+    return host.lower() in allowed or f"[{host.lower()}]" in allowed
 
 
 def require_pairing(request: Request) -> None:

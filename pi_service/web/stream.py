@@ -58,12 +58,15 @@ class Broadcaster:
 
     async def _run(self) -> None:
         last_t = None
-        while self.clients:
-            snapshot = self.app.state.source.board.read()
-            if snapshot is not None and snapshot["t"] != last_t:
-                last_t = snapshot["t"]
-                self._publish(snapshot)
-            await asyncio.sleep(PERIOD_S)
+        try:
+            while self.clients:
+                snapshot = self.app.state.source.board.read()
+                if snapshot is not None and snapshot["t"] != last_t:
+                    last_t = snapshot["t"]
+                    self._publish(snapshot)
+                await asyncio.sleep(PERIOD_S)
+        finally:
+            self.seen = None  # what happens while nobody listens is not news to the next client
 
     def _publish(self, snapshot: dict) -> None:
         state, config = self.app.state, self.app.state.config
