@@ -214,3 +214,17 @@ def test_the_link_pulled_mid_ramp_the_console_finishes_and_the_pi_reports_then_r
     assert ride.link.state.alive and ride.link.state.reconnects >= 2
     snapshot = ride.sampler.snapshot(ride.sampler.last_sample)
     assert snapshot["console"]["alive"] and not [f for f in snapshot["faults"] if f["channel"] == "console"]
+
+
+def test_a_console_that_stops_hearing_the_pi_gets_a_new_hello(console):
+    sim, link = console
+    wait_for(lambda: link.state.alive and link.state.flags & p.FLAG_LINK_OK, 2)
+    # As if the Pi's HELLO had been lost: the console's idea of the sequence is far off,
+    # so every frame from the Pi looks old to it.
+    sim.link.seqs.last = (sim.link.seqs.last + 128) & 0xFF
+    wait_for(lambda: not link.state.flags & p.FLAG_LINK_OK, 2)
+    lost = time.monotonic()
+    recovered = wait_for(lambda: link.state.flags & p.FLAG_LINK_OK, 3)
+    assert recovered - lost < 2.0
+    link.ramp_down(11.0, 0.5)
+    wait_for(lambda: link.state.last_result is not None and link.state.last_result[1] == "ok", 2)
