@@ -75,6 +75,22 @@ def _confirm(question: str, yes: bool, interactive: bool) -> bool:
     return Confirm.ask(question, console=err, default=True)
 
 
+def _begin(config_path: str | None, sim: bool, as_json: bool):
+    """(store, config with the calibration in force, interactive?, rig) for a calibration."""
+    base, store, config = _setup(config_path)
+    return store, config, sys.stdin.isatty() and not as_json, Rig(config, sim=sim)
+
+
+def _get_ready(instruction: str, yes: bool, interactive: bool) -> None:
+    """Tell the person what to do and wait until they are ready; stop, changing nothing, if they are not."""
+    if not interactive:
+        return
+    err.print(instruction)
+    if not _confirm("Ready?", yes, interactive):
+        err.print("Stopped: the calibration in force is unchanged.")
+        raise SystemExit(1)
+
+
 def _finish(store: CalibrationStore, section: str, values: dict, detail: dict, as_json: bool, yes: bool,
             interactive: bool) -> None:
     if not _confirm("Save this calibration?", yes, interactive):
@@ -115,13 +131,9 @@ def calibrate() -> None:
 @click.option("--right-kg", type=POSITIVE, help="The known load for the right rail, kg (else asked).")
 def rails(sim, config_path, seconds, yes, as_json, left_kg, right_kg) -> None:
     """Rail force sensors: zero with hands off, then a known load on each rail."""
-    base, store, config = _setup(config_path)
-    interactive = sys.stdin.isatty() and not as_json
-    rig = Rig(config, sim=sim)
+    store, config, interactive, rig = _begin(config_path, sim, as_json)
     try:
-        if interactive:
-            err.print("Take your hands off both rails.")
-            _confirm("Ready?", yes, interactive)
+        _get_ready("Take your hands off both rails.", yes, interactive)
         with Bar(as_json) as bar:
             zero = rail_zero(rig, seconds, bar)
         values, detail = {}, {}
@@ -154,14 +166,12 @@ def rails(sim, config_path, seconds, yes, as_json, left_kg, right_kg) -> None:
 def belt(sim, config_path, seconds, yes, as_json, roller_diameter, magnets, console_speed, belt_length, revolutions,
          count_seconds) -> None:
     """Belt speed sensor: pulses per metre, from the roller or measured."""
-    base, store, config = _setup(config_path)
-    interactive = sys.stdin.isatty() and not as_json
     methods = [roller_diameter is not None or magnets is not None, console_speed is not None,
                belt_length is not None or revolutions is not None]
     if sum(methods) != 1:
         raise click.UsageError("choose one way: --roller-diameter with --magnets, --console-speed, "
                                "or --belt-length with --revolutions")
-    rig = Rig(config, sim=sim)
+    store, config, interactive, rig = _begin(config_path, sim, as_json)
     try:
         if methods[0]:
             if roller_diameter is None or magnets is None:
@@ -172,11 +182,9 @@ def belt(sim, config_path, seconds, yes, as_json, roller_diameter, magnets, cons
         else:
             if methods[2] and (belt_length is None or revolutions is None):
                 raise click.UsageError("--belt-length and --revolutions go together")
-            if interactive:
-                what = (f"Run the belt at {console_speed:g} km/h on the console" if console_speed
-                        else "Run the belt and count its revolutions with a chalk mark")
-                err.print(f"{what}; counting pulses for {count_seconds:g} s.")
-                _confirm("Ready?", yes, interactive)
+            what = (f"Run the belt at {console_speed:g} km/h on the console" if console_speed
+                    else "Run the belt and count its revolutions with a chalk mark")
+            _get_ready(f"{what}; counting pulses for {count_seconds:g} s.", yes, interactive)
             rig.run_belt(console_speed or (belt_length * revolutions / count_seconds * 3.6 if sim else 0))
             with Bar(as_json) as bar:
                 pulses = count_pulses(rig, count_seconds, bar)
@@ -215,21 +223,15 @@ def _show_live_speed(rig: Rig, config, ppm: float, seconds: float) -> None:
 @click.option("--known-pct", type=click.FloatRange(2, 40), help="Also set the span at this known incline (%).")
 def incline(sim, config_path, seconds, yes, as_json, known_pct) -> None:
     """Incline sensor: zero on the flat deck; optionally the span at a known incline."""
-    base, store, config = _setup(config_path)
-    interactive = sys.stdin.isatty() and not as_json
-    rig = Rig(config, sim=sim)
+    store, config, interactive, rig = _begin(config_path, sim, as_json)
     try:
-        if interactive:
-            err.print("Set the deck flat (0 %) and step off the belt.")
-            _confirm("Ready?", yes, interactive)
+        _get_ready("Set the deck flat (0 %) and step off the belt.", yes, interactive)
         with Bar(as_json) as bar:
             zero = incline_zero(rig, seconds, bar)
         values = {"zero_deg": round(zero.mean, 4)}
         detail = {"zero_noise_deg": round(zero.stdev, 4)}
         if known_pct is not None:
-            if interactive:
-                err.print(f"Now raise the deck to {known_pct:g} % (measure it: rise over run).")
-                _confirm("Ready?", yes, interactive)
+            _get_ready(f"Now raise the deck to {known_pct:g} % (measure it: rise over run).", yes, interactive)
             with Bar(as_json) as bar:
                 values["span"] = round(incline_span(rig, known_pct, zero.mean, seconds, bar), 4)
             detail["known_pct"] = known_pct
