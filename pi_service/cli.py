@@ -18,7 +18,24 @@ from pi_service.errors import CompanionError
 PROG = "treadmill-companion"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Commands whose modules load only when used: `run` (and its sampling process, which
+    re-imports this module) never pays for calibrate's and doctor's libraries."""
+
+    LAZY = {"calibrate": "pi_service.cli_maintenance", "doctor": "pi_service.cli_maintenance"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name in self.LAZY:
+            import importlib
+
+            return getattr(importlib.import_module(self.LAZY[name]), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
 @click.version_option(__version__, prog_name=PROG)
 @click.pass_context
@@ -103,16 +120,6 @@ def pair(config_path: str | None, address: str | None, port: int | None, revoke_
 
         segno.make(url, error="m").terminal(compact=True)
     click.echo(f"Token stored (hashed) in {store.path}; `{PROG} pair --revoke-all` revokes every token.")
-
-
-def _maintenance() -> None:
-    from pi_service.cli_maintenance import calibrate, doctor
-
-    cli.add_command(calibrate)
-    cli.add_command(doctor)
-
-
-_maintenance()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -56,3 +56,23 @@ def run_cli(*args, timeout=30):
 
     return subprocess.run([sys.executable, "-m", "pi_service", *args], cwd=Path(__file__).parents[1],
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def no_daemon_outlives_its_test():
+    """A test that fails before stopping its daemon must not leave it (and its sampling
+    process) running for the rest of the suite."""
+    yield
+    import os
+    import signal
+
+    from tests.test_daemon import STARTED
+
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # it ended just now
+            process.wait(timeout=5)

@@ -27,12 +27,16 @@ def get(port, path, timeout=1.0):
         return exc.code, json.loads(exc.read())
 
 
+STARTED: list[subprocess.Popen] = []  # every daemon a test starts; conftest kills what a failing test left
+
+
 def start(*args, port=None, state=None):
     port = port or free_port()
     env = dict(os.environ, STATE_DIRECTORY=str(state or Path(tempfile.mkdtemp(prefix="tc-state-"))))
     process = subprocess.Popen([sys.executable, "-m", "pi_service", "run", "--sim", "--host", "127.0.0.1",
                                 "--port", str(port), *args], cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env,
                                start_new_session=True)  # its own process group, as in a terminal
+    STARTED.append(process)
     started = time.monotonic()
     while time.monotonic() - started < 10:
         try:
