@@ -42,7 +42,8 @@ def start(*args, port=None, state=None):
         try:
             if get(port, "/healthz")[0] == 200:
                 return process, port, time.monotonic() - started
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:
+            # Refused, or (socket bound early, server not up yet) queued past the timeout.
             pass
         if process.poll() is not None:
             raise AssertionError(f"daemon exited: {process.stderr.read()}")
