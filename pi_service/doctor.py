@@ -176,6 +176,9 @@ def _sampling_rate(rig: Rig, config: Config, seconds: float) -> Check:
     detail = f"{achieved:.1f} Hz of {rate:g}, lateness p99 {late:.2f} ms"
     if abs(achieved - rate) > 0.01 * rate:
         return Check("sampling rate", FAIL, detail, "the machine is too busy, or lower sampling.rate_hz")
-    if late > 2.0:
-        return Check("sampling rate", FAIL, detail, "run as the systemd unit, which allows real-time scheduling")
+    # Achievable: the rate holds, and wake-ups are late by well under a period (the daemon's
+    # own loop does better with real-time scheduling; this check runs without it).
+    if late > 500 / rate:
+        return Check("sampling rate", FAIL, detail, "run as the systemd unit, which allows real-time scheduling, "
+                     "or lower sampling.rate_hz")
     return Check("sampling rate", PASS, detail)
