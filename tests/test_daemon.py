@@ -91,7 +91,8 @@ def test_sim_run_serves_live_readings_records_and_stops_on_sigterm(tmp_path):
     assert max(seen["incline_pct"]) > 0.8
     assert max(seen["rail"]) > 80  # the lean
     loop = body["loop"]
-    assert loop["rate_hz"] == pytest.approx(100, abs=1)
+    # (The rate targets are the benchmark's to measure, spec 9; here: it samples at about the set rate.)
+    assert loop["rate_hz"] == pytest.approx(100, rel=0.05)
     assert loop["ticks"] > 500 and loop["late_p99_ms"] > 0
     assert body["session"]["elapsed_s"] > 0 and body["faults"] == []
     code, took = stop(process)
