@@ -43,8 +43,7 @@ def start(*args, port=None, state=None):
             if get(port, "/healthz")[0] == 200:
                 return process, port, time.monotonic() - started
         except OSError:
-            # Refused, or (socket bound early, server not up yet) queued past the timeout.
-            pass
+            pass  # refused, or (socket bound early, server not up yet) queued past the timeout
         if process.poll() is not None:
             raise AssertionError(f"daemon exited: {process.stderr.read()}")
         time.sleep(0.05)

@@ -78,7 +78,7 @@ def test_summary_counts_rules_and_time_steep():
 
 
 def test_history_keeps_sessions_and_events_in_wal_mode(tmp_path):
-    path = tmp_path / "h.sqlite3"
+    path = tmp_path / "history.sqlite3"
     writer = HistoryWriter(path)
     summary = {"started_t": 100.0, "ended_t": None, "duration_s": 5.0, "distance_m": 10.0, "steep_s": 0.0,
                "max_speed_mps": 2.0, "rules": {}}
@@ -88,10 +88,18 @@ def test_history_keeps_sessions_and_events_in_wal_mode(tmp_path):
     writer.close()
     history = History(path)
     assert history.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    (session,) = history.sessions()
+    history.close()
+    # Read back the way the page does: the web layer's read-only queries.
+    from fastapi.testclient import TestClient
+
+    from pi_service.config import Config
+    from pi_service.web.app import create_app
+
+    client = TestClient(create_app(None, Config(), hosts=["testserver"], folder=tmp_path))
+    (session,) = client.get("/api/sessions").json()["sessions"]
     assert session["duration_s"] == 30.0 and session["ended_at"] is not None
     assert session["rules"] == {"speed_jump": {"count": 1, "seconds": 0}}
-    (event,) = history.events(session["id"])
+    (event,) = client.get(f"/api/sessions/{session['id']}").json()["events"]
     assert event["kind"] == "speed_jump" and event["detail"] == {"rise_kmh": 3.0}
 
 

@@ -111,7 +111,7 @@ class NotifySocket:
             try:
                 self.messages.append((time.monotonic(), self.sock.recv(4096).decode()))
             except TimeoutError:
-                pass
+                pass  # nothing in this 0.2 s: keep listening until the time is up
 
     def pings(self, since: float = 0.0) -> list[float]:
         return [t for t, m in self.messages if "WATCHDOG=1" in m.split("\n") and t >= since]

@@ -92,20 +92,6 @@ class History:
                         (session_id, _iso(event.t + wall_offset), event.t, event.kind, event.phase, event.message,
                          json.dumps(event.detail, sort_keys=True)))
 
-    def sessions(self, limit: int = 20, offset: int = 0) -> list[dict]:
-        rows = self.db.execute("SELECT id, started_at, ended_at, started_t, duration_s, distance_m, steep_s,"
-                               " max_speed_mps, rules FROM sessions ORDER BY id DESC LIMIT ? OFFSET ?",
-                               (limit, offset)).fetchall()
-        keys = ("id", "started_at", "ended_at", "started_t", "duration_s", "distance_m", "steep_s", "max_speed_mps",
-                "rules")
-        return [dict(zip(keys, row[:-1] + (json.loads(row[-1]),))) for row in rows]
-
-    def events(self, session_id: int) -> list[dict]:
-        rows = self.db.execute("SELECT at, t, kind, phase, message, detail FROM events WHERE session_id=? ORDER BY t",
-                               (session_id,)).fetchall()
-        return [{"at": at, "t": t, "kind": kind, "phase": phase, "message": message, "detail": json.loads(detail)}
-                for at, t, kind, phase, message, detail in rows]
-
     def commit(self) -> None:
         self.db.commit()
 
