@@ -8,7 +8,7 @@ Times are integers in milliseconds, passed in by the caller (ticks on the MCU).
 
 import struct
 
-VERSION = 1  # protocol version, sent in INFO
+VERSION = 2  # protocol version, sent in INFO (2: ACKs name the command frame by its CRC)
 
 SYNC = 0xA5
 MAX_PAYLOAD = 32
@@ -22,7 +22,7 @@ RAMP = 0x10  # ramp the incline down: target (int16, 0.1 %), rate (uint16, 0.001
 STOP_RAMP = 0x11  # stop an automatic ramp where it is
 
 # console -> Pi
-ACK = 0x80  # seq of the command (uint8), result (uint8, RESULT_*)
+ACK = 0x80  # seq of the command (uint8), result (uint8, RESULT_*), CRC of the command frame (uint16)
 STATUS = 0x81  # see pack_status; at least every HEARTBEAT_MS, so it is also the console's heartbeat
 INFO = 0x82  # answer to HELLO: protocol version (uint8), firmware version (ASCII)
 
@@ -44,6 +44,9 @@ HEARTBEAT_MS = 100  # each side sends something at least this often
 LINK_TIMEOUT_MS = 500  # the console's deadline for hearing a valid frame from the Pi
 ACK_TIMEOUT_MS = 150  # a command not acknowledged by then is sent again ...
 MAX_RETRIES = 3  # ... this many times, then reported as failed
+# The console answers a frame again (without acting again) only if it is the very frame it
+# accepted last, arriving within this long of it: the sender's retries all fall inside it.
+RETRY_WINDOW_MS = ACK_TIMEOUT_MS * (MAX_RETRIES + 1) + 400
 
 # STATUS fields
 MOTION_DOWN, MOTION_STOPPED, MOTION_UP = -1, 0, 1
@@ -57,7 +60,7 @@ FLAG_HIGH_LIMIT = 8  # at the soft upper limit
 
 _STATUS = ">hbBBHB"  # position (0.1 %), motion, mode, ramp state, button presses (wraps), flags
 _RAMP = ">hH"
-_ACK = ">BB"
+_ACK = ">BBH"
 
 
 def crc16(data, crc=0xFFFF):
@@ -68,6 +71,11 @@ def crc16(data, crc=0xFFFF):
             crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
         crc &= 0xFFFF
     return crc
+
+
+def frame_crc(seq, kind, payload):
+    """The CRC field of the frame (seq, kind, payload): what an ACK names its command by."""
+    return crc16(bytes((len(payload), seq & 0xFF, kind)) + bytes(payload))
 
 
 def encode(seq, kind, payload=b""):
@@ -134,8 +142,8 @@ class SequenceFilter:
     """Which received frames are new: seq counts up modulo 256 on each side.
 
     A HELLO (or the first frame heard) sets the base; then a frame is new if its seq is
-    ahead of the last one by 1..127, a duplicate if equal (a command retried because its
-    ACK was lost: acknowledge it again, do not act twice), and old otherwise (dropped).
+    ahead of the last one by 1..127, a duplicate if equal, and old otherwise (dropped).
+    A duplicate is only a candidate retry: the receiver decides (see firmware/link.py).
     """
 
     def __init__(self):
@@ -156,7 +164,11 @@ class SequenceFilter:
 
 class Sender:
     """Numbers outgoing frames and keeps at most one command waiting for its ACK,
-    resending the same frame every ACK_TIMEOUT_MS, at most MAX_RETRIES times."""
+    resending the same frame every ACK_TIMEOUT_MS, at most MAX_RETRIES times.
+
+    The owner sends nothing else while a command waits (its resends stand in for the
+    heartbeat), so the receiver's last accepted frame is the command until it is answered.
+    """
 
     def __init__(self):
         self.seq = 0
@@ -173,9 +185,11 @@ class Sender:
         self.pending = [self.seq, frame, 1, now_ms, kind]
         return frame
 
-    def acked(self, seq):
-        """The kind of the command this ACK answers, or None."""
-        if self.pending is not None and self.pending[0] == seq:
+    def acked(self, seq, crc):
+        """The kind of the command this ACK answers, or None: it must name the waiting
+        command by both its seq and its frame's CRC."""
+        pending = self.pending
+        if pending is not None and pending[0] == seq and ((pending[1][-2] << 8) | pending[1][-1]) == crc:
             kind = self.pending[4]
             self.pending = None
             return kind
@@ -207,11 +221,12 @@ def unpack_ramp(payload):
     return target / 10, rate / 1000
 
 
-def pack_ack(seq, result):
-    return struct.pack(_ACK, seq & 0xFF, result)
+def pack_ack(seq, result, crc):
+    return struct.pack(_ACK, seq & 0xFF, result, crc & 0xFFFF)
 
 
 def unpack_ack(payload):
+    """(command seq, result, command frame CRC) or None."""
     if len(payload) != struct.calcsize(_ACK):
         return None
     return struct.unpack(_ACK, payload)

@@ -139,13 +139,13 @@ def test_the_link_answers_hello_acks_commands_once_and_sends_status():
     link.receive(ramp, 1)
     out = frames(link.poll(2))
     assert out[0] == (p.INFO, p.pack_info("incline-test"))
-    assert out[1] == (p.ACK, p.pack_ack(pi.seq, p.RESULT_OK))
+    assert out[1] == (p.ACK, p.pack_ack(pi.seq, p.RESULT_OK, crc_of(ramp)))
     assert b.c.mode == p.MODE_RAMP and b.c.link_ok
     # The ACK was lost; the Pi resends the same frame: ACKed again, not executed again.
     started = b.c.ramp_start_ms
     link.receive(ramp, 200)
     out = frames(link.poll(201))
-    assert (p.ACK, p.pack_ack(pi.seq, p.RESULT_OK)) in out
+    assert (p.ACK, p.pack_ack(pi.seq, p.RESULT_OK, crc_of(ramp))) in out
     assert b.c.ramp_start_ms == started
     # A heartbeat of STATUS at least every 100 ms.
     sent = []
@@ -165,7 +165,15 @@ def test_old_frames_are_dropped_by_the_link():
     assert b.c.mode == p.MODE_IDLE and link.dropped == 1
 
 
-def test_a_retry_after_the_heartbeats_moved_on_is_acknowledged_and_not_executed_twice():
+def acks_in(data):
+    return [p.unpack_ack(payload) for kind, payload in frames(data) if kind == p.ACK]
+
+
+def crc_of(frame):
+    return (frame[-2] << 8) | frame[-1]
+
+
+def test_a_retry_after_a_later_frame_is_dropped_unanswered_and_not_executed():
     b = Bench(12.0)
     link = PiLink(b.c, "x", now_ms=0)
     pi = p.Sender()
@@ -176,11 +184,104 @@ def test_a_retry_after_the_heartbeats_moved_on_is_acknowledged_and_not_executed_
     assert b.c.ramp_state == p.RAMP_STOPPED
     link.poll(2)
     b.c.ramp(5.0, 0.5, 50)  # (a new ramp, so a second STOP would show)
-    link.receive(pi.frame(p.HEARTBEAT), 100)  # the Pi's heartbeat moves the sequence on
-    link.receive(pi.due(p.ACK_TIMEOUT_MS), 150)  # the retry, with the command's older seq
-    acks = [payload for kind, payload in frames(link.poll(151)) if kind == p.ACK]
-    assert acks == [p.pack_ack(pi.seq - 1, p.RESULT_OK)]
-    assert b.c.mode == p.MODE_RAMP  # not stopped a second time
+    link.receive(pi.frame(p.HEARTBEAT), 100)  # a later frame: the command is no longer the last one
+    link.receive(command, 150)  # the old frame again: not a retry any more
+    assert acks_in(link.poll(151)) == []  # unanswered: the Pi reports it as not acknowledged
+    assert b.c.mode == p.MODE_RAMP  # and not carried out a second time
+
+
+def test_a_retry_of_the_last_command_is_answered_again_without_acting_twice():
+    b = Bench(12.0)
+    link = PiLink(b.c, "x", now_ms=0)
+    pi = p.Sender()
+    link.receive(pi.frame(p.HELLO), 0)
+    command = pi.command(p.RAMP, p.pack_ramp(6.0, 0.5), 0)
+    link.receive(command, 1)
+    started = b.c.ramp_start_ms
+    link.poll(2)  # its ACK lost
+    link.receive(pi.due(p.ACK_TIMEOUT_MS), 150)
+    assert acks_in(link.poll(151)) == [(pi.seq, p.RESULT_OK, crc_of(command))]
+    assert b.c.ramp_start_ms == started and link.retries == 1
+
+
+def test_a_retry_later_than_the_retry_window_is_dropped():
+    b = Bench(12.0)
+    link = PiLink(b.c, "x", now_ms=0)
+    pi = p.Sender()
+    link.receive(pi.frame(p.HELLO), 0)
+    command = pi.command(p.RAMP, p.pack_ramp(6.0, 0.5), 0)
+    link.receive(command, 1)
+    link.poll(2)
+    link.receive(command, 2 + p.RETRY_WINDOW_MS)
+    assert acks_in(link.poll(3 + p.RETRY_WINDOW_MS)) == []
+
+
+def test_the_same_seq_with_another_payload_is_not_a_retry():
+    b = Bench(12.0)
+    link = PiLink(b.c, "x", now_ms=0)
+    link.receive(p.encode(40, p.HELLO), 0)
+    link.receive(p.encode(41, p.RAMP, p.pack_ramp(9.0, 0.5)), 10)
+    link.poll(11)
+    link.receive(p.encode(41, p.RAMP, p.pack_ramp(6.0, 0.5)), 20)  # seq 41 again, other bytes
+    assert acks_in(link.poll(21)) == [] and b.c.target == 9.0
+
+
+def wrap_then(link, pi, frames_between, now):
+    """The Pi's heartbeats move its sequence on by `frames_between` frames."""
+    for _ in range(frames_between):
+        now += 5
+        link.receive(pi.frame(p.HEARTBEAT), now)
+        link.poll(now)
+    return now
+
+
+def test_a_new_stop_carrying_the_seq_of_an_old_stop_after_a_wrap_is_carried_out():
+    # The bug this pins down: a STOP whose number came round again was answered from a
+    # cache of old results: ACKed "ok", and the deck kept ramping.
+    b = Bench(12.0)
+    link = PiLink(b.c, "x", now_ms=0)
+    pi = p.Sender()
+    link.receive(pi.frame(p.HELLO), 0)
+    link.receive(pi.command(p.RAMP, p.pack_ramp(5.0, 0.5), 0), 0)
+    pi.acked(pi.seq, crc_of(pi.pending[1]))
+    first_stop = pi.command(p.STOP_RAMP, b"", 10)
+    link.receive(first_stop, 10)
+    pi.acked(pi.seq, crc_of(first_stop))
+    link.poll(11)
+    assert b.c.ramp_state == p.RAMP_STOPPED
+    now = wrap_then(link, pi, 254, 20)
+    link.receive(pi.command(p.RAMP, p.pack_ramp(5.0, 0.5), now), now)  # a new ramp, running
+    pi.acked(pi.seq, crc_of(pi.pending[1]))
+    assert b.c.mode == p.MODE_RAMP
+    link.poll(now)
+    second_stop = pi.command(p.STOP_RAMP, b"", now + 5)
+    assert second_stop == first_stop  # the very same bytes: seq 3 again, no payload
+    link.receive(second_stop, now + 5)
+    assert acks_in(link.poll(now + 6)) == [(pi.seq, p.RESULT_OK, crc_of(second_stop))]
+    assert b.c.ramp_state == p.RAMP_STOPPED and b.c.mode == p.MODE_IDLE  # carried out
+
+
+def test_a_new_ramp_carrying_the_seq_of_an_old_ramp_after_a_wrap_is_carried_out():
+    b = Bench(12.0)
+    link = PiLink(b.c, "x", now_ms=0)
+    pi = p.Sender()
+    link.receive(pi.frame(p.HELLO), 0)
+    link.receive(pi.command(p.RAMP, p.pack_ramp(11.0, 0.5), 0), 0)
+    first_seq = pi.seq
+    link.poll(1)
+    now = wrap_then(link, pi, 255, 10)
+    link.receive(pi.command(p.RAMP, p.pack_ramp(7.0, 0.25), now), now)
+    assert pi.seq == first_seq
+    (ack,) = acks_in(link.poll(now + 1))
+    assert ack[:2] == (first_seq, p.RESULT_OK) and ack[2] == crc_of(pi.pending[1])
+    assert b.c.target == 7.0 and b.c.ramp_rate == 0.25
+
+
+def test_an_ack_must_name_the_waiting_command_by_its_crc():
+    pi = p.Sender()
+    frame = pi.command(p.RAMP, p.pack_ramp(5.0, 0.5), 0)
+    assert pi.acked(pi.seq, crc_of(frame) ^ 1) is None and pi.pending is not None
+    assert pi.acked(pi.seq, crc_of(frame)) == p.RAMP and pi.pending is None
 
 
 def test_a_command_lost_on_the_way_gets_through_on_its_retry():

@@ -12,14 +12,14 @@ def test_crc_check_value():
 
 def test_round_trip_of_every_message():
     frames = [p.encode(1, p.HELLO), p.encode(2, p.HEARTBEAT), p.encode(3, p.RAMP, p.pack_ramp(5.0, 0.5)),
-              p.encode(4, p.STOP_RAMP), p.encode(5, p.ACK, p.pack_ack(3, p.RESULT_OK)),
+              p.encode(4, p.STOP_RAMP), p.encode(5, p.ACK, p.pack_ack(3, p.RESULT_OK, 0xBEEF)),
               p.encode(6, p.STATUS, p.pack_status(12.3, -1, p.MODE_RAMP, p.RAMP_RUNNING, 70000, 5)),
               p.encode(7, p.INFO, p.pack_info("incline-1.0.0"))]
     got = p.Parser().feed(b"".join(frames))
     assert [(seq, kind) for seq, kind, _ in got] == [(1, p.HELLO), (2, p.HEARTBEAT), (3, p.RAMP), (4, p.STOP_RAMP),
                                                      (5, p.ACK), (6, p.STATUS), (7, p.INFO)]
     assert p.unpack_ramp(got[2][2]) == (5.0, 0.5)
-    assert p.unpack_ack(got[4][2]) == (3, p.RESULT_OK)
+    assert p.unpack_ack(got[4][2]) == (3, p.RESULT_OK, 0xBEEF)
     assert p.unpack_status(got[5][2]) == (12.3, -1, p.MODE_RAMP, p.RAMP_RUNNING, 70000 & 0xFFFF, 5)
     assert p.unpack_info(got[6][2]) == (p.VERSION, "incline-1.0.0")
 
@@ -81,8 +81,9 @@ def test_a_command_is_retried_a_bounded_number_of_times_then_failed():
 
 def test_an_ack_ends_the_retries():
     s = p.Sender()
-    s.command(p.STOP_RAMP, b"", 0)
-    seq = s.seq
-    assert s.acked((seq + 1) & 0xFF) is None
-    assert s.acked(seq) == p.STOP_RAMP
+    frame = s.command(p.STOP_RAMP, b"", 0)
+    seq, crc = s.seq, (frame[-2] << 8) | frame[-1]
+    assert crc == p.frame_crc(seq, p.STOP_RAMP, b"")
+    assert s.acked((seq + 1) & 0xFF, crc) is None
+    assert s.acked(seq, crc) == p.STOP_RAMP
     assert s.due(10_000) is None and s.failed == []
