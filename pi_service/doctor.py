@@ -114,7 +114,7 @@ def _console(rig: Rig, config: Config) -> Check:
     from pi_service.console.link import ConsoleLink
 
     port = rig.treadmill.console_port if rig.sim else config.console.port
-    link = ConsoleLink(port, config.console.baud)
+    link = ConsoleLink(port, config.console.baud, loop_deadline_s=None)  # no sampling loop here
     link.start()
     try:
         deadline = time.monotonic() + 2.0

@@ -1,11 +1,13 @@
 """The console link end to end on the virtual treadmill: the firmware's logic on a simulated
 motor behind a pseudo-terminal, the Pi's link over pyserial, the ramp-down in the sampler."""
 
+import threading
 import time
 
 import pytest
 
 from firmware import protocol as p
+from firmware.link import FIRMWARE
 from pi_service.console.link import BACKOFF_FIRST_S, ConsoleLink
 from pi_service.sampling.board import SnapshotBoard
 from pi_service.sampling.loop import FixedRateLoop
@@ -49,7 +51,7 @@ def wait_for(predicate, timeout, step=0.01):
 def console():
     sim = SimConsole(12.0)
     sim.start()
-    link = ConsoleLink(sim.path)
+    link = ConsoleLink(sim.path, loop_deadline_s=None)  # no sampling loop here: speak regardless
     link.start()
     yield sim, link
     link.close()
@@ -58,7 +60,8 @@ def console():
 
 def test_the_link_finds_the_firmware_and_its_commands_are_acknowledged(console):
     sim, link = console
-    wait_for(lambda: link.state.alive and link.state.firmware == "incline-1.0.0", 2)
+    wait_for(lambda: link.state.alive and link.state.firmware == FIRMWARE, 2)
+    assert link.state.protocol == p.VERSION and link.state.console_hears_pi
     link.ramp_down(11.0, 0.5)
     wait_for(lambda: link.state.last_result is not None, 1)
     assert link.state.last_result[:2] == ("ramp", "ok")
@@ -127,8 +130,8 @@ def test_a_port_that_is_not_there_is_retried_with_a_doubling_back_off():
 class Ride:
     """The sampler on a virtual treadmill with its console, ticking at 50 Hz in this thread."""
 
-    def __init__(self):
-        self.config = make_config(CONFIG)
+    def __init__(self, config=CONFIG):
+        self.config = make_config(config)
         self.treadmill = VirtualTreadmill(self.config, parse_scenario(CLIMB, "climb"), noise=True, seed=5)
         self.link = ConsoleLink(self.treadmill.console_port)
         sensors = Sensors(self.config, self.treadmill.open_bus, self.treadmill.pin_factory)
@@ -151,7 +154,7 @@ class Ride:
                 met.append(t)
 
         FixedRateLoop(50, tick, LoopStats()).run(lambda: bool(met) or time.monotonic() >= end)
-        assert met, f"not within {timeout} s: ramp {self.sampler.ramp.status()}"
+        assert met, f"not within {timeout} s: ramp {self.sampler.console_watch.ramp.status()}"
         return met[0]
 
     def kinds(self):
@@ -163,14 +166,14 @@ class Ride:
 
 
 @pytest.fixture
-def ride():
-    ride = Ride()
+def ride(request):
+    ride = Ride(getattr(request, "param", CONFIG))
     yield ride
     ride.close()
 
 
 def test_a_long_climb_is_nudged_then_ramped_down_at_the_set_rate_and_confirmed(ride):
-    ramp = ride.sampler.ramp
+    ramp = ride.sampler.console_watch.ramp
     ride.run_until(lambda: ramp.state == "ramping", 15)
     assert ("steep_incline", "start", None) in ride.kinds()
     assert ride.sampler.nudges.status(time.monotonic())["steep_incline"]["repeats"] >= 1
@@ -188,7 +191,7 @@ def test_a_long_climb_is_nudged_then_ramped_down_at_the_set_rate_and_confirmed(r
 
 
 def test_a_console_key_mid_ramp_cancels_it(ride):
-    ramp = ride.sampler.ramp
+    ramp = ride.sampler.console_watch.ramp
     ride.run_until(lambda: ramp.state == "ramping" and ride.link.state.position_pct < 10.2, 20)
     ride.treadmill.console.press("stop")
     ride.run_until(lambda: ramp.state != "ramping", 2)
@@ -199,21 +202,26 @@ def test_a_console_key_mid_ramp_cancels_it(ride):
     assert abs(ride.treadmill.console.position_pct() - held) < 0.1  # it stopped where it was
 
 
-def test_the_link_pulled_mid_ramp_the_console_finishes_and_the_pi_reports_then_recovers(ride):
-    ramp = ride.sampler.ramp
+def test_the_link_pulled_mid_ramp_the_console_finishes_and_the_sensor_confirms_it_then_recovers(ride):
+    ramp = ride.sampler.console_watch.ramp
     ride.run_until(lambda: ramp.state == "ramping" and ride.link.state.position_pct < 10.2, 20)
     pulled = time.monotonic()
     ride.treadmill.console.unplug()
     noticed = ride.run_until(lambda: ("sensor_fault", "start", "console") in ride.kinds(), 2)
     assert noticed - pulled < 1.0
-    assert ramp.state == "failed" and "finishes the ramp" in ramp.reason
-    wait_for(lambda: ride.treadmill.console.controller.ramp_state == p.RAMP_DONE, 10)
+    assert ramp.state == "ramping" and "finishes the ramp on its own" in ramp.reason
+    # The firmware finishes the ramp by itself; the Pi's own incline sensor says it did.
+    ride.run_until(lambda: ramp.state != "ramping", 15)
+    assert ramp.state == "done" and "while the link was down" in ramp.reason, ramp.status()
+    assert ride.treadmill.console.controller.ramp_state == p.RAMP_DONE
     assert abs(ride.treadmill.console.position_pct() - 8.0) < 0.3
     ride.treadmill.console.plug()
     ride.run_until(lambda: ("sensor_fault", "end", "console") in ride.kinds(), 8)
     assert ride.link.state.alive and ride.link.state.reconnects >= 2
     snapshot = ride.sampler.snapshot(ride.sampler.last_sample)
     assert snapshot["console"]["alive"] and not [f for f in snapshot["faults"] if f["channel"] == "console"]
+    assert [e["detail"]["result"] for e in ride.sampler.recent if e["kind"] == "incline_ramp" and
+            e["phase"] == "end"] == ["done"]
 
 
 def test_a_console_that_stops_hearing_the_pi_gets_a_new_hello(console):
@@ -228,3 +236,112 @@ def test_a_console_that_stops_hearing_the_pi_gets_a_new_hello(console):
     assert recovered - lost < 2.0
     link.ramp_down(11.0, 0.5)
     wait_for(lambda: link.state.last_result is not None and link.state.last_result[1] == "ok", 2)
+
+
+def test_a_command_queued_while_the_link_is_down_is_dropped_not_sent_on_reconnection(console):
+    sim, link = console
+    wait_for(lambda: link.state.alive, 2)
+    sim.unplug()
+    wait_for(lambda: not link.state.alive, 1.0)
+    link.ramp_down(11.0, 0.5)
+    wait_for(lambda: link.state.last_result is not None and link.state.last_result.command == "ramp", 5)
+    assert link.state.last_result.result.startswith("not sent") and not link.state.last_result.acknowledged
+    sim.plug()
+    wait_for(lambda: link.state.alive, 6)
+    time.sleep(1.0)
+    # Never replayed late: the firmware did not start a ramp minutes after it was asked.
+    assert sim.controller.ramp_state == p.RAMP_NONE and sim.controller.mode == p.MODE_IDLE
+
+
+def test_a_stuck_sampling_loop_silences_the_link_and_the_firmware_stops_the_motor():
+    sim = SimConsole(2.0)
+    switched_off = []
+    drive = sim.motor.drive
+
+    def logged_drive(direction):
+        if direction == 0 and sim.motor.direction != 0:
+            switched_off.append(sim.motor.now_ms)
+        drive(direction)
+
+    sim.motor.drive = logged_drive
+    sim.start()
+    link = ConsoleLink(sim.path)  # speaks only while the loop ticks (0.2 s deadline)
+    stuck = threading.Event()
+
+    def loop():
+        while not stuck.is_set():
+            link.loop_ticked()
+            time.sleep(0.01)
+
+    ticker = threading.Thread(target=loop, daemon=True)
+    ticker.start()
+    link.start()
+    try:
+        wait_for(lambda: link.state.alive, 3)
+        sim.press(12.0)  # a console key: a long move up
+        wait_for(lambda: sim.motor.direction == p.MOTION_UP, 2)
+        stuck.set()  # the loop hangs in a driver call
+        stalled = time.monotonic()
+        wait_for(lambda: not sim.controller.link_ok, 3)
+        wait_for(lambda: sim.motor.direction == 0, 2)
+        # The firmware's own clock: off within 500 ms of the last frame it heard from the Pi.
+        assert switched_off and switched_off[-1] - sim.controller.last_heard_ms <= p.LINK_TIMEOUT_MS
+        # ...and the Pi said nothing more while its loop was stuck.
+        sent = link.frames_sent
+        time.sleep(0.5)
+        assert link.frames_sent == sent
+        assert sim._t0 + sim.controller.last_heard_ms / 1000 - stalled < 1.0
+        assert not link.state.alive and "does not hear the Pi" in link.state.error
+        # The loop comes back: so does the link.
+        stuck.clear()
+        ticker = threading.Thread(target=loop, daemon=True)
+        ticker.start()
+        wait_for(lambda: link.state.alive and sim.controller.link_ok, 3)
+    finally:
+        stuck.set()
+        link.close()
+        sim.stop()
+
+
+def test_a_console_that_does_not_hear_the_pi_is_a_link_fault(ride):
+    ride.run_until(lambda: ride.link.state.alive, 5)
+    ride.treadmill.console.deaf = True  # the wire from the Pi's TX broken: the console still talks
+    ride.run_until(lambda: ("sensor_fault", "start", "console") in ride.kinds(), 3)
+    state = ride.link.state
+    assert state.receiving and not state.console_hears_pi and not state.alive
+    (fault,) = [f for f in ride.sampler.snapshot(ride.sampler.last_sample)["faults"] if f["channel"] == "console"]
+    assert "does not hear the Pi" in fault["reason"]
+    ride.treadmill.console.deaf = False
+    ride.run_until(lambda: ("sensor_fault", "end", "console") in ride.kinds(), 6)
+
+
+SLOW_RAMP = CONFIG.replace("ramp_after_s = 1.5", "ramp_after_s = 60")
+
+
+@pytest.mark.parametrize("ride", [SLOW_RAMP], indirect=True)
+def test_the_console_and_the_incline_sensor_disagreeing_is_a_fault_that_blocks_the_ramp(ride):
+    ride.run_until(lambda: ride.link.state.alive and ride.sampler.last_sample.incline_pct > 10.5, 25)
+    tilted = time.monotonic()
+    ride.treadmill.deck_zero_deg = 1.8  # the accelerometer knocked askew: it reads about 3 % high
+    noticed = ride.run_until(lambda: ("sensor_fault", "start", "incline_check") in ride.kinds(), 10)
+    assert noticed - tilted >= 5.0  # disagreeing for 5 s first
+    ramp = ride.sampler.console_watch.ramp
+    assert ("sensor_fault", "incline_check") in ride.sampler.alerts
+    ride.treadmill.deck_zero_deg = 0.0
+    ride.run_until(lambda: ("sensor_fault", "end", "incline_check") in ride.kinds(), 6)
+    assert ramp.state in ("waiting", "announced")
+
+
+@pytest.mark.parametrize("ride", [SLOW_RAMP.replace("ramp_after_s = 60", "ramp_after_s = 12")], indirect=True)
+def test_a_faulty_incline_check_blocks_the_ramp_and_says_so(ride):
+    ride.treadmill.deck_zero_deg = 1.8
+    ramp = ride.sampler.console_watch.ramp
+    ride.run_until(lambda: ("sensor_fault", "start", "incline_check") in ride.kinds(), 20)
+    ride.run_until(lambda: ramp.state == "blocked", 5)
+    assert "disagree" in ramp.reason
+
+
+def test_a_snooze_silences_the_buzzer_only_the_ramp_still_comes(ride):
+    ramp = ride.sampler.console_watch.ramp
+    ride.sampler.command("snooze", "steep_incline", 600, time.monotonic())
+    ride.run_until(lambda: ramp.state == "ramping", 15)
