@@ -1,5 +1,6 @@
 """Unit conversions at the edges: SI (m/s, N, s) inside, km/h and mph where a person reads them."""
 
+STANDARD_GRAVITY = 9.80665  # m/s^2, the conventional value (weights in N from kg, accelerations in g)
 KMH_PER_MPS = 3.6
 MPH_PER_MPS = 3600 / 1609.344
 

@@ -124,3 +124,25 @@ def test_state_dir_prefers_config_then_systemd_then_xdg(monkeypatch, tmp_path):
     monkeypatch.delenv("STATE_DIRECTORY")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "x"))
     assert state_dir(Config()) == tmp_path / "x" / "treadmill-companion"
+
+
+def test_sensor_fault_nudges_repeat_per_channel_and_one_ending_does_not_silence_another():
+    policy = NudgePolicy(repeat_s=60)
+    assert policy.on_event(start("sensor_fault", 0.0, channel="rail_left"), 0.0) is not None
+    # Another channel's fault is its own nudge, not a repeat within the minute.
+    assert policy.on_event(start("sensor_fault", 5.0, channel="incline"), 5.0) is not None
+    policy.on_event(Event(30.0, "sensor_fault", "end", detail={"channel": "rail_left"}), 30.0)
+    # The incline's fault is still raised: it keeps being nudged at its own pace.
+    (nudge,) = policy.tick(65.0)
+    assert nudge.kind == "sensor_fault" and nudge.level == 2
+    assert policy.status(65.0)["sensor_fault"]["repeats"] == 2
+
+
+def test_snooze_and_acknowledge_cover_every_channel_of_a_kind():
+    policy = NudgePolicy(repeat_s=60)
+    policy.on_event(start("sensor_fault", 0.0, channel="speed"), 0.0)
+    policy.on_event(start("sensor_fault", 0.0, channel="incline"), 0.0)
+    policy.snooze("sensor_fault", until=300.0)
+    assert policy.tick(120.0) == []
+    policy.acknowledge("sensor_fault")
+    assert policy.tick(400.0) == [] and policy.answer("sensor_fault")[1]

@@ -60,11 +60,20 @@ def test_one_sample_900_n_spike_fires_nothing():
 
 
 def test_empty_rail_field_is_unknown_not_zero():
+    segments = [(40, WALK), (2, {"left": 60, "right": 60}), (0.3, {"left": None}), (5, {"left": 60}),
+                (5, {"left": 0, "right": 0})]
+    events = run(timeline(segments))
+    # A gap shorter than 0.5 s is bridged and its time counts (zero would have broken the lean).
+    assert ("rail_lean", "start", 45.0) in kinds(events)
+    assert kinds(events, "sensor_fault") == []
+
+
+def test_an_unknown_gap_of_0_5_s_or_more_restarts_the_clock_and_is_its_own_fault():
     segments = [(40, WALK), (2, {"left": 60, "right": 60}), (1, {"left": None}), (5, {"left": 60}),
                 (5, {"left": 0, "right": 0})]
     events = run(timeline(segments))
-    # Unknown keeps the lean going (zero would have broken it): it completes at 40 + 5.
-    assert ("rail_lean", "start", 45.0) in kinds(events)
+    # The lean's clock builds up again from the first valid sample after the gap: 43 + 5.
+    assert kinds(events, "rail_lean")[0] == ("rail_lean", "start", 48.0)
     # ...and the empty channel is a sensor fault of its own, 0.5 s after it began.
     assert ("sensor_fault", "start", 42.5) in kinds(events)
     assert next(e for e in events if e.kind == "sensor_fault").detail == {"channel": "rail_left"}

@@ -2,9 +2,11 @@
 
 Each kind has its own rhythm, so a person on a moving belt can tell "let go of the
 rails" from "speed jump" without looking. A nudge repeats at most once per
-`nudge_repeat_s` per kind; an interval that stays raised is nudged again at that pace,
-each time longer (the pattern played up to three times over) while it is ignored. A
-kind can be snoozed until a time, or acknowledged until its interval ends.
+`nudge_repeat_s` per kind and, for `sensor_fault`, per channel (spec 7.1: one channel's
+fault ending does not silence another's); an interval that stays raised is nudged again
+at that pace, each time longer (the pattern played up to three times over) while it is
+ignored. A kind can be snoozed until a time, or acknowledged until its interval ends
+(every channel of it).
 """
 
 from __future__ import annotations
@@ -41,12 +43,14 @@ def escalated(pattern: Pattern, level: int) -> Pattern:
     return tuple(rounds)
 
 
+Key = tuple[str, str | None]  # (kind, channel): the channel only for sensor_fault
+
+
 @dataclass
 class _KindState:
     active: bool = False
     last_nudge_t: float | None = None
     repeats: int = 0
-    snoozed_until: float = float("-inf")
     acknowledged: bool = False
 
 
@@ -61,17 +65,23 @@ class Nudge:
 class NudgePolicy:
     def __init__(self, repeat_s: float = 60.0):
         self.repeat_s = repeat_s
-        self._kinds: dict[str, _KindState] = {}
+        self._keys: dict[Key, _KindState] = {}
+        self._snoozed_until: dict[str, float] = {}
 
-    def _state(self, kind: str) -> _KindState:
-        return self._kinds.setdefault(kind, _KindState())
+    @staticmethod
+    def key(event: Event) -> Key:
+        return event.kind, event.detail.get("channel")
 
-    def _quiet(self, state: _KindState, now: float) -> bool:
-        return now < state.snoozed_until or state.acknowledged
+    def _state(self, key: Key) -> _KindState:
+        return self._keys.setdefault(key, _KindState())
+
+    def _quiet(self, key: Key, state: _KindState, now: float) -> bool:
+        return now < self._snoozed_until.get(key[0], float("-inf")) or state.acknowledged
 
     def on_event(self, event: Event, now: float) -> Nudge | None:
         """An event arrived; the nudge to play for it now, if any."""
-        state = self._state(event.kind)
+        key = self.key(event)
+        state = self._state(key)
         if event.phase == "end":
             state.active = False
             state.acknowledged = False
@@ -79,43 +89,54 @@ class NudgePolicy:
             return None
         if event.kind in INTERVAL_KINDS:
             state.active = True
-        if self._quiet(state, now):
+        if self._quiet(key, state, now):
             return None
         if state.last_nudge_t is not None and now - state.last_nudge_t < self.repeat_s:
             return None
-        return self._nudge(event.kind, state, now)
+        return self._nudge(key, state, now)
 
     def tick(self, now: float) -> list[Nudge]:
         """Repeat nudges for intervals still raised and not snoozed or acknowledged."""
         due = []
-        for kind, state in self._kinds.items():
+        for key, state in self._keys.items():
             # (An interval raised during a snooze is nudged as soon as the snooze is over.)
-            if (state.active and not self._quiet(state, now)
+            if (state.active and not self._quiet(key, state, now)
                     and (state.last_nudge_t is None or now - state.last_nudge_t >= self.repeat_s)):
-                due.append(self._nudge(kind, state, now))
+                due.append(self._nudge(key, state, now))
         return due
 
-    def _nudge(self, kind: str, state: _KindState, now: float) -> Nudge:
+    def _nudge(self, key: Key, state: _KindState, now: float) -> Nudge:
         state.last_nudge_t = now
         state.repeats += 1
         level = min(ESCALATION_MAX, state.repeats)
-        return Nudge(now, kind, level, escalated(PATTERNS[kind], level))
+        return Nudge(now, key[0], level, escalated(PATTERNS[key[0]], level))
 
     def snooze(self, kind: str, until: float) -> None:
-        self._state(kind).snoozed_until = until
+        """Silence the buzzer for a kind (every channel of it) until `until`."""
+        self._snoozed_until[kind] = until
 
     def acknowledge(self, kind: str) -> None:
         """Silence an interval kind until it ends (for steep_incline this also defers the ramp)."""
-        state = self._state(kind)
-        if state.active:
-            state.acknowledged = True
+        for (k, _), state in self._keys.items():
+            if k == kind and state.active:
+                state.acknowledged = True
 
     def answer(self, kind: str) -> tuple[float, bool]:
         """(snoozed until, acknowledged) for a kind: what the person said about it."""
-        state = self._kinds.get(kind)
-        return (float("-inf"), False) if state is None else (state.snoozed_until, state.acknowledged)
+        acknowledged = any(state.acknowledged for (k, _), state in self._keys.items() if k == kind)
+        return self._snoozed_until.get(kind, float("-inf")), acknowledged
 
     def status(self, now: float) -> dict[str, dict]:
-        return {kind: {"snoozed_s": round(max(0.0, s.snoozed_until - now), 1), "acknowledged": s.acknowledged,
-                       "repeats": s.repeats}
-                for kind, s in self._kinds.items() if s.active or now < s.snoozed_until}
+        """Per kind, for the page: how long it is snoozed, whether acknowledged, its most repeats."""
+        out: dict[str, dict] = {}
+        for (kind, _), state in self._keys.items():
+            snoozed_s = max(0.0, self._snoozed_until.get(kind, float("-inf")) - now)
+            if not (state.active or snoozed_s > 0):
+                continue
+            entry = out.setdefault(kind, {"snoozed_s": round(snoozed_s, 1), "acknowledged": False, "repeats": 0})
+            entry["acknowledged"] = entry["acknowledged"] or state.acknowledged
+            entry["repeats"] = max(entry["repeats"], state.repeats)
+        for kind, until in self._snoozed_until.items():
+            if kind not in out and now < until:
+                out[kind] = {"snoozed_s": round(until - now, 1), "acknowledged": False, "repeats": 0}
+        return out

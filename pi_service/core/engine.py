@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pi_service.config import Config
 from pi_service.core.events import Event
-from pi_service.core.rules.faults import SensorFaults
+from pi_service.core.rules.faults import SensorFaults, channel_ranges
 from pi_service.core.rules.incline import SteepIncline
 from pi_service.core.rules.rails import RailHold, RailLean
 from pi_service.core.rules.speed import AbruptStop, NoWarmup, SpeedJump
@@ -13,16 +13,39 @@ from pi_service.core.session import Session, SessionTracker
 from pi_service.units import kmh_to_mps
 
 
+class ChannelRanges:
+    """Each channel's valid range: a value outside it is unknown for every rule (spec 7.1)."""
+
+    def __init__(self, config: Config):
+        ranges = channel_ranges(config.rules)
+        self.by_attribute = {attribute: (low, high) for attribute, low, high in ranges.values()}
+        (self.speed, self.incline, self.left, self.right) = (ranges[c][1:] for c in CHANNELS)
+
+    def clean(self, s: Sample) -> Sample:
+        """`s` with every out-of-range value as None (the same object if all are in range)."""
+        speed, incline, left, right = s.speed_mps, s.incline_pct, s.rail_left_n, s.rail_right_n
+        ok_speed = speed is None or self.speed[0] <= speed <= self.speed[1]
+        ok_incline = incline is None or self.incline[0] <= incline <= self.incline[1]
+        ok_left = left is None or self.left[0] <= left <= self.left[1]
+        ok_right = right is None or self.right[0] <= right <= self.right[1]
+        if ok_speed and ok_incline and ok_left and ok_right:
+            return s
+        return Sample(s.t, speed if ok_speed else None, incline if ok_incline else None,
+                      left if ok_left else None, right if ok_right else None)
+
+
 class RuleEngine:
     def __init__(self, config: Config):
         rules = config.rules
-        self.sessions = SessionTracker(kmh_to_mps(rules.session_start_kmh), rules.session_end_s)
+        self.ranges = ChannelRanges(config)
+        self.sessions = SessionTracker(kmh_to_mps(rules.session_start_kmh), rules.session_end_s,
+                                       rules.min_duration_s, rules.sensor_fault.fault_s)
         self.rules = [
             RailLean(rules, config.rider.body_mass_kg), RailHold(rules), SteepIncline(rules),
             SpeedJump(rules), NoWarmup(rules), AbruptStop(rules),
             SensorFaults(rules, CHANNELS),
         ]
-        self.speed_jump = self.rules[3]
+        self.speed_jump = next(rule for rule in self.rules if isinstance(rule, SpeedJump))
         self.ended: list[Session] = []
 
     def watches(self) -> list[tuple[str, float]]:
@@ -37,6 +60,7 @@ class RuleEngine:
 
     def update(self, sample: Sample) -> list[Event]:
         """The events this sample completes, in time order."""
+        sample = self.ranges.clean(sample)
         ended = self.sessions.update(sample)
         if ended is not None:
             self.ended.append(ended)

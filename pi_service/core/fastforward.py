@@ -16,6 +16,9 @@ they are computed for the block at once (the same running minimum and maximum th
 speed is rising counts as a flip. `tests/test_fastforward.py` checks that this gives the
 same events as feeding every sample, on random recordings built around the thresholds.
 
+Values outside a channel's range are unknown to every rule: the block is cleaned as the
+engine cleans each sample, before anything is compared.
+
 Session distances are not integrated over the skipped samples; replay reports events only.
 """
 
@@ -91,6 +94,7 @@ class FastForward:
     def feed(self, t: np.ndarray, speed: np.ndarray, incline: np.ndarray,
              left: np.ndarray, right: np.ndarray) -> Iterator[Event]:
         """The events of one block of samples (NaN for unknown), in the order the engine raises them."""
+        speed, incline, left, right = self._clean(speed, incline, left, right)
         offset = 0
         if self.tail is not None:
             offset = len(self.tail[0])
@@ -119,6 +123,16 @@ class FastForward:
                 k = min(change, max(k + 1, int(np.searchsorted(t, wake - EARLY_S, side="left"))))
             else:
                 k = change
+
+    def _clean(self, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Out-of-range values as NaN, as the engine's `ChannelRanges.clean` makes them unknown."""
+        names = ("speed_mps", "incline_pct", "rail_left_n", "rail_right_n")
+        out = []
+        for name, column in zip(names, columns):
+            low, high = self.engine.ranges.by_attribute[name]
+            with np.errstate(invalid="ignore"):
+                out.append(np.where((column >= low) & (column <= high), column, np.nan))
+        return tuple(out)
 
     def handover(self) -> None:
         """Give the engine back its own speed windows, primed with the recent rows, so it

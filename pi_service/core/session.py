@@ -1,14 +1,19 @@
-"""Sessions as the spec defines them: from the first sample at walking speed until the belt
-has stayed below that speed for `end_s`. Pure: fed samples, returns its state.
+"""Sessions as the spec defines them (7, 7.1): from the first sample of a run of at least
+the noise time at walking speed, until the belt has stayed below that speed for `end_s`.
+Pure: fed samples, returns its state.
+
+The belt's motion is one confirmed condition (core/held.py): a glitch sample at walking
+speed starts no session, a blip of speed in a stop does not restart its clock, and an
+unknown speed for longer than the `sensor_fault` time stops the stop's clock (no gap
+ever ends a session).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pi_service.core.held import INF, Held
 from pi_service.core.sample import Sample
-
-INF = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,52 +29,43 @@ class Session:
 
 
 class SessionTracker:
-    def __init__(self, start_mps: float, end_s: float):
+    def __init__(self, start_mps: float, end_s: float, noise_s: float = 0.0, gap_s: float = INF):
         self.start_mps = start_mps
         self.end_s = end_s
+        self.moving = Held(noise_s, gap_s=gap_s)
         self.current: Session | None = None
-        self._below_since: float | None = None
-        self._prev: Sample | None = None
+        self._odometer = 0.0  # metres over every pair of samples with known speeds
+        self._run_odometer = 0.0  # the odometer where the latest run at walking speed began
+        self._session_odometer = 0.0  # ... and where the current session began
+        self._prev: Sample | None = None  # the last sample with a known speed
 
     def update(self, sample: Sample) -> Session | None:
         """Feed one sample; returns the session that just ended, if this sample ended one."""
-        prev, self._prev = self._prev, sample
         speed = sample.speed_mps
-        moving = speed is not None and speed >= self.start_mps
-        if self.current is None:
-            if moving:
-                self.current = Session(started_t=sample.t, last_t=sample.t, distance_m=0.0)
-                self._below_since = None
-            return None
-        ended = self._end_if_stopped_long_enough(sample.t)
-        if ended is not None:
-            if moving:  # a new session begins with this very sample
-                self.current = Session(started_t=sample.t, last_t=sample.t, distance_m=0.0)
-            return ended
-        distance = self.current.distance_m
-        if prev is not None and prev.speed_mps is not None and speed is not None:
-            # Trapezoid over the interval; an unknown speed at either end adds nothing.
-            distance += 0.5 * (prev.speed_mps + speed) * (sample.t - prev.t)
-        # Unknown speed neither starts nor ends the below-speed streak.
-        if moving:
-            self._below_since = None
-        elif speed is not None and self._below_since is None:
-            self._below_since = sample.t
-        self.current = Session(self.current.started_t, sample.t, distance)
-        return self._end_if_stopped_long_enough(sample.t)
+        if speed is not None:
+            if self._prev is not None:
+                self._odometer += 0.5 * (self._prev.speed_mps + speed) * (sample.t - self._prev.t)  # trapezoid
+            self._prev = sample
+        run_began = self.moving.raw_since
+        self.moving.update(sample.t, None if speed is None else speed >= self.start_mps)
+        if self.moving.raw is True and self.moving.raw_since != run_began:
+            self._run_odometer = self._odometer
+        current = self.current
+        if current is not None:
+            if self.moving.held_until(sample.t, self.end_s, value=False) is not None:
+                self.current = None
+                return Session(current.started_t, current.last_t, current.distance_m, ended_t=self.moving.since)
+            self.current = Session(current.started_t, sample.t, self._odometer - self._session_odometer)
+        elif self.moving.state is True:
+            self._session_odometer = self._run_odometer
+            self.current = Session(self.moving.since, sample.t, self._odometer - self._run_odometer)
+        return None
 
     def watches(self) -> list[tuple[str, float]]:
         return [("speed_mps", self.start_mps)]
 
     def wake(self) -> float:
-        """When the current session would end if the belt stays as it is."""
-        return INF if self._below_since is None else self._below_since + self.end_s
-
-    def _end_if_stopped_long_enough(self, t: float) -> Session | None:
-        if self._below_since is None or t - self._below_since < self.end_s:
-            return None
-        ended = Session(self.current.started_t, self.current.last_t, self.current.distance_m,
-                        ended_t=self._below_since)
-        self.current = None
-        self._below_since = None
-        return ended
+        """When the session could start or end with the belt's motion as it is."""
+        if self.current is None:
+            return self.moving.wake()
+        return self.moving.wake(self.end_s, value=False)

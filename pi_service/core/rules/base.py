@@ -16,15 +16,20 @@ class IntervalRule(ABC):
     kind = ""
     level = "warning"
 
-    def __init__(self, noise_s: float, release_s: float):
+    def __init__(self, noise_s: float, release_s: float, gap_s: float = INF):
         self.noise_s = noise_s
         self.release_s = release_s
+        self.gap_s = gap_s
         self.active = False
-        self.release = Held(noise_s)
+        # No gap ends an active interval: a long one only restarts the release's clock.
+        self.release = Held(noise_s, gap_s=gap_s)
         self.fresh = False  # a start or end just reset a condition: it has yet to see a sample
 
     def detail(self) -> dict:
         return {}
+
+    def message(self) -> str:
+        return MESSAGES[self.kind]
 
     @abstractmethod
     def onset(self, s: Sample, session_start: float | None) -> float | None:
@@ -60,7 +65,7 @@ class IntervalRule(ABC):
             if done is not None:
                 self.active = self.fresh = True
                 self.release.reset(False)
-                out.append(Event(done, self.kind, "start", MESSAGES[self.kind], self.level, self.detail()))
+                out.append(Event(done, self.kind, "start", self.message(), self.level, self.detail()))
             return
         self.release.update(s.t, self.released(s))
         done = self.release.held_until(s.t, self.release_s)

@@ -9,7 +9,7 @@ from pi_service.core.advice import MESSAGES
 from pi_service.core.events import Event
 from pi_service.core.held import INF, Held
 from pi_service.core.sample import Sample
-from pi_service.units import kmh_to_mps
+from pi_service.units import kmh_to_mps, mps_to_kmh
 
 
 class WindowExtreme:
@@ -86,21 +86,26 @@ class SpeedJump:
             if onset - self.last_t >= self.min_gap_s:
                 self.last_t = onset
                 out.append(Event(onset, self.kind, "instant", MESSAGES[self.kind], "warning",
-                                 {"rise_kmh": round((current - base) * 3.6, 1)}))
+                                 {"rise_kmh": round(mps_to_kmh(current - base), 1)}))
         self.rising = rising
 
 
 class NoWarmup:
-    """In the first 5 min of a session, speed > 6.5 km/h or incline > 4 %; once per session."""
+    """In the first 5 min of a session, speed > 6.5 km/h or incline > 4 %; once per session.
+
+    Each comparison is confirmed on its own; the event is dated from the first of them
+    (or from the session's start, for a climb begun on a stopped belt)."""
 
     kind = "no_warmup"
 
     def __init__(self, rules: RulesConfig):
         cfg = rules.no_warmup
+        gap_s = rules.sensor_fault.fault_s
         self.window_s = cfg.window_s
         self.max_mps = kmh_to_mps(cfg.max_kmh)
         self.max_incline = cfg.max_incline_pct
-        self.hard = Held(rules.min_duration_s)
+        self.fast = Held(rules.min_duration_s, gap_s=gap_s)
+        self.steep = Held(rules.min_duration_s, gap_s=gap_s)
         self.session: float | None = None
         self.fired = False
 
@@ -108,22 +113,24 @@ class NoWarmup:
         return [("speed_mps", self.max_mps), ("incline_pct", self.max_incline)]
 
     def wake(self, t: float) -> float:
-        return INF if self.session is None or self.fired else self.hard.wake()
+        return INF if self.session is None or self.fired else min(self.fast.wake(), self.steep.wake())
 
     def update(self, s: Sample, session_start: float | None, out: list[Event]) -> None:
+        self.fast.update(s.t, None if s.speed_mps is None else s.speed_mps > self.max_mps)
+        self.steep.update(s.t, None if s.incline_pct is None else s.incline_pct > self.max_incline)
         if session_start != self.session:
             self.session, self.fired = session_start, False
-            self.hard.reset()
         if session_start is None or self.fired:
             return
-        too_fast = None if s.speed_mps is None else s.speed_mps > self.max_mps
-        too_steep = None if s.incline_pct is None else s.incline_pct > self.max_incline
-        raw = True if (too_fast or too_steep) else (None if None in (too_fast, too_steep) else False)
-        if self.hard.update(s.t, raw) and self.hard.state and self.hard.since - session_start < self.window_s:
+        began = [held.since for held in (self.fast, self.steep) if held.state is True]
+        if not began:
+            return
+        onset = max(session_start, min(began))
+        if onset - session_start < self.window_s:
             self.fired = True
-            detail = {"speed_kmh": None if s.speed_mps is None else round(s.speed_mps * 3.6, 1),
+            detail = {"speed_kmh": None if s.speed_mps is None else round(mps_to_kmh(s.speed_mps), 1),
                       "incline_pct": s.incline_pct}
-            out.append(Event(self.hard.since, self.kind, "instant", MESSAGES[self.kind], "warning", detail))
+            out.append(Event(onset, self.kind, "instant", MESSAGES[self.kind], "warning", detail))
 
 
 class AbruptStop:
@@ -133,11 +140,12 @@ class AbruptStop:
 
     def __init__(self, rules: RulesConfig):
         cfg = rules.abrupt_stop
+        gap_s = rules.sensor_fault.fault_s
         self.stop_mps = kmh_to_mps(cfg.stop_kmh)
         self.fast_mps = kmh_to_mps(cfg.from_kmh)
         self.lookback_s = cfg.lookback_s
-        self.stopped = Held(rules.min_duration_s, initial=True)
-        self.fast = Held(rules.min_duration_s)
+        self.stopped = Held(rules.min_duration_s, initial=True, gap_s=gap_s)
+        self.fast = Held(rules.min_duration_s, gap_s=gap_s)
         self.last_fast_t = -INF
 
     def watches(self) -> list[tuple[str, float]]:
@@ -148,14 +156,19 @@ class AbruptStop:
 
     def update(self, s: Sample, session_start: float | None, out: list[Event]) -> None:
         speed = s.speed_mps
-        if speed is None:
-            return
+        fast = None if speed is None else speed >= self.fast_mps
+        was_fast, gap_since = self.fast.state, self.fast.gap_since
         # The belt cannot stop while still fast, so the moment it dropped below the fast
         # pace is all a stop needs to know.
-        if self.fast.update(s.t, speed >= self.fast_mps) and not self.fast.state:
+        if self.fast.update(s.t, fast) and not self.fast.state:
             self.last_fast_t = self.fast.since
-        if self.stopped.update(s.t, speed < self.stop_mps) and self.stopped.state:
+        elif was_fast and self.fast.state is None:
+            self.last_fast_t = gap_since  # fast until the speed went unknown for long
+        # A stop is a confirmed change from moving; after a long gap, a belt found stopped
+        # says nothing about how it stopped.
+        if self.stopped.update(s.t, None if speed is None else speed < self.stop_mps) and self.stopped.state:
             stop_t = self.stopped.since
-            if stop_t - self.last_fast_t <= self.lookback_s:
+            last_fast = stop_t if self.fast.state else self.last_fast_t
+            if stop_t - last_fast <= self.lookback_s:
                 out.append(Event(stop_t, self.kind, "instant", MESSAGES[self.kind], "warning",
-                                 {"seconds_since_fast": round(max(0.0, stop_t - self.last_fast_t), 1)}))
+                                 {"seconds_since_fast": round(max(0.0, stop_t - last_fast), 1)}))
