@@ -192,6 +192,8 @@ class SensorFaultRule(Section):
     incline_pct_max: float = Field(45, ge=-45, le=60)
     rail_n_min: float = Field(-20, ge=-5000, le=5000)
     rail_n_max: float = Field(2000, ge=-5000, le=5000)
+    incline_check_pct: float = Field(2, gt=0, le=45, description="console's deck position vs the incline sensor")
+    incline_check_s: float = Field(5, gt=0, le=600, description="... disagreeing that long: sensor_fault")
 
     @field_validator("speed_kmh_max", "incline_pct_max", "rail_n_max")
     @classmethod
@@ -220,6 +222,7 @@ class ActionsConfig(Section):
     ramp_after_s: float = Field(300, ge=0, le=7200, description="steep_incline unanswered this long -> ramp down")
     ramp_to_pct: float = Field(5, ge=0, le=45)
     ramp_rate_pct_s: float = Field(0.5, gt=0, le=1.0)
+    ramp_announce_s: float = Field(30, ge=0, le=600, description="the page counts down to a ramp this long ahead")
 
 
 class SimConfig(Section):

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 from pi_service.actions.nudges import PATTERNS, NudgePolicy
-from pi_service.actions.ramp import InclineRamp, RampCommand
 from pi_service.calibration import CalibrationStore, CalibrationWatcher
 from pi_service.calibration import apply as apply_calibration
-from pi_service.console.fault import ConsoleFault
 from pi_service.console.link import ConsoleLink
+from pi_service.console.watch import ConsoleWatch
 from pi_service.config import Config
 from pi_service.core.engine import RuleEngine
-from pi_service.core.events import Event
+from pi_service.core.events import ACTION_KINDS, Event
 from pi_service.core.sample import Sample
 from pi_service.core.summary import SummaryBuilder
 from pi_service.drivers.buzzer import BuzzerDriver
@@ -70,8 +69,7 @@ class Sampler:
         self.commands = commands  # the receiving end of a pipe from the web process, or None
         self.console = console  # the link thread: read its state, queue commands; never waits
         self.calibration = None  # a CalibrationWatcher: a new calibration, read off the loop
-        self.ramp = InclineRamp(config.actions)
-        self.console_fault = ConsoleFault(config.rules.sensor_fault.recover_s)
+        self.console_watch = None if console is None else ConsoleWatch(config, console)
         self.engine = RuleEngine(config)
         self.nudges = NudgePolicy(config.actions.nudge_repeat_s)
         self.summary = SummaryBuilder(config.rules.steep_incline.grade_pct)
@@ -86,7 +84,8 @@ class Sampler:
     def command(self, name: str, kind: str, seconds: float, now: float) -> None:
         """A person's answer to a nudge, from the page: snooze a kind, acknowledge it, or stop a ramp."""
         if name == "stop_ramp":
-            self._send(self.ramp.stop(now))
+            for event in [] if self.console_watch is None else self.console_watch.stop_ramp(now):
+                self._handle(event, now)
             return
         if name == "sim":
             if self.treadmill is None:
@@ -127,7 +126,7 @@ class Sampler:
         self.summary.add_sample(sample)
         for event in events:
             self._handle(event, t)
-        if self.console is not None:
+        if self.console_watch is not None:
             self._watch_console(t, sample)
         for nudge in self.nudges.tick(t):
             self._play(nudge.pattern)
@@ -136,23 +135,12 @@ class Sampler:
         self.board.publish_json(self.snapshot_json(sample))
 
     def _watch_console(self, t: float, sample: Sample) -> None:
-        state = self.console.state
-        event = self.console_fault.update(t, state.alive)
-        if event is not None:
-            self._handle(event, t)
         steep = self.alerts.get(("steep_incline", None))
-        snoozed_until, acknowledged = self.nudges.answer("steep_incline")
-        self._send(self.ramp.update(t, None if steep is None else steep["since_t"], snoozed_until, acknowledged,
-                                    sample.incline_pct, ("sensor_fault", "incline") in self.alerts, state))
-
-    def _send(self, command: RampCommand | None) -> None:
-        if command is None or self.console is None:
-            return
-        log.info("incline ramp: %s (%s)", command.action, self.ramp.reason)
-        if command.action == "ramp":
-            self.console.ramp_down(command.target_pct, command.rate_pct_s)
-        else:
-            self.console.stop_ramp()
+        faulty = {channel for kind, channel in self.alerts if kind == "sensor_fault"}
+        events = self.console_watch.tick(t, sample.incline_pct, None if steep is None else steep["since_t"],
+                                         self.nudges.answer("steep_incline")[1], faulty)
+        for event in events:
+            self._handle(event, t)
 
     def snapshot_json(self, sample: Sample) -> bytes:
         """The snapshot serialised: alerts and recent events change rarely, so their JSON
@@ -178,12 +166,17 @@ class Sampler:
             self.history.session(self.summary.current.to_dict())
 
     def _handle(self, event: Event, now: float) -> None:
-        self.summary.add_event(event)
+        """A rule's event, or an action's (`incline_ramp`: stored and shown, not an alert or a nudge)."""
+        action = event.kind in ACTION_KINDS
+        if not action:
+            self.summary.add_event(event)
         if self.history is not None:
             self.history.event(event)
         data = event.to_dict()
         key = (event.kind, event.detail.get("channel"))
-        if event.phase == "start":
+        if action:
+            pass  # not an alert: the snapshot's "ramp" says what the ramp-down is doing
+        elif event.phase == "start":
             self.alerts[key] = {"kind": event.kind, "since_t": event.t, "message": event.message,
                                 "detail": event.detail}
         elif event.phase == "end":
@@ -191,7 +184,7 @@ class Sampler:
         self.recent = (self.recent + [data])[-RECENT_EVENTS:]
         self._alerts_json = json.dumps(list(self.alerts.values()), separators=(",", ":"))
         self._recent_json = json.dumps(self.recent, separators=(",", ":"))
-        nudge = self.nudges.on_event(event, now)
+        nudge = None if action else self.nudges.on_event(event, now)
         if nudge is not None:
             self._play(nudge.pattern)
 
@@ -243,7 +236,7 @@ class Sampler:
                 "recording_dropped": 0 if self.recorder is None else self.recorder.dropped,
             },
             "console": None if self.console is None else self.console.state.to_dict(),
-            "ramp": None if self.console is None else self.ramp.status(),
+            "ramp": None if self.console_watch is None else self.console_watch.ramp.status(),
             "sim": None if self.treadmill is None else self.treadmill.describe(),
         }
 
