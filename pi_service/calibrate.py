@@ -116,9 +116,13 @@ note = "standing by for calibration"
 
     def run_belt(self, kmh: float) -> None:
         if self.sim:
-            self.treadmill.world.override_speed_kmh = kmh
-            # The belt takes a moment to get there (0.4 m/s^2), then the sensor needs a revolution.
-            time.sleep(kmh / 3.6 / 0.4 + SETTLE_S)
+            world = self.treadmill.world
+            world.override_speed_kmh = kmh
+            # The console takes its time to get there, then the sensor needs a revolution.
+            deadline = time.monotonic() + 60
+            while abs(world.state_at().speed_mps * 3.6 - kmh) > 0.01 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(SETTLE_S)
 
     def tilt(self, pct: float) -> None:
         if self.sim and self.treadmill.console is not None:

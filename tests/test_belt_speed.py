@@ -46,9 +46,18 @@ def test_speed_comes_from_edge_timestamps_not_callback_time():
     assert sensor.speed_mps(last) == pytest.approx(2.0)
 
 
-def test_no_pulses_reads_zero():
+def test_no_pulses_reads_zero_once_it_has_had_time_to_see_any():
     sensor, _ = make_sensor()
-    assert sensor.speed_mps(50.0) == 0.0
+    assert sensor.speed_mps(sensor.opened_ticks + 0.5) == 0.0
+
+
+def test_just_opened_beside_a_running_belt_the_speed_is_unknown_then_measured_never_zero_first():
+    sensor, pin = make_sensor()
+    opened = sensor.opened_ticks
+    assert sensor.speed_mps(opened + 0.01) is None  # not measured yet: unknown, not 0
+    last = pulse_train(pin, opened + 0.05, 4 / 3.6, 2)  # a belt at 4 km/h: two pulses in 0.2 s
+    assert last - opened < 0.45
+    assert sensor.speed_mps(last + 0.001) == pytest.approx(4 / 3.6)
 
 
 def test_belt_that_stops_decays_then_reads_zero_after_timeout():

@@ -86,11 +86,14 @@ def test_world_moves_at_machine_rates_and_speedup_compresses_scenario_time(clock
     scenario = parse_scenario("[[step]]\nduration_s = 0.001\n[[step]]\nduration_s = 100\nspeed_kmh = 7.2\n"
                               "incline_pct = 6\n", "s")
     world = World(scenario, clock, speedup=1.0, noise=False)
-    clock.advance(2.001)
+    clock.advance(1.9)
     state = world.state_at()
-    assert state.speed_mps == pytest.approx(0.8, abs=1e-3)  # 0.4 m/s^2 for 2 s, still below 2 m/s
-    assert state.incline_pct == pytest.approx(1.2, abs=1e-3)  # 0.6 %/s
+    assert state.speed_mps == pytest.approx(1.0 / 3.6)  # the console starts the belt at 1 km/h and holds it
+    assert state.incline_pct == pytest.approx(1.14, abs=1e-3)  # 0.6 %/s
+    clock.advance(3.101)
+    # ...then speeds up at 0.6 km/h per second: 1 + 0.6 * 3 km/h at 5 s, no jump from standstill.
+    assert world.state_at().speed_mps == pytest.approx((1 + 0.6 * 3) / 3.6, abs=1e-3)
     fast = World(scenario, clock, speedup=10.0, noise=False)
     clock.advance(1.0)
     assert fast.state_at().scenario_t == pytest.approx(10.0)
-    assert fast.state_at().speed_mps == pytest.approx(2.0)
+    assert fast.state_at().speed_mps == pytest.approx((1 + 0.6 * 8) / 3.6, abs=1e-3)

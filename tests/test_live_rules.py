@@ -34,26 +34,32 @@ hold_s = 1.5
 nudge_repeat_s = 5
 """
 
+# Speeds change quickly (a console's quick keys), so a whole session fits in 20 s.
 SCENARIO = """
 name = "quick"
 [[step]]
 duration_s = 2.5
 speed_kmh = 4
+accel_kmh_s = 3
 [[step]]
 duration_s = 2.5
 rail_left_n = 60
 rail_right_n = 60
+accel_kmh_s = 3
 [[step]]
 duration_s = 3
 speed_kmh = 6.5
 rail_left_n = 0
 rail_right_n = 0
+accel_kmh_s = 3
 [[step]]
 duration_s = 2
 speed_kmh = 10
+accel_kmh_s = 5
 [[step]]
 duration_s = 12
 speed_kmh = 0
+accel_kmh_s = 5
 """
 
 

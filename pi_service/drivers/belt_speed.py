@@ -7,11 +7,19 @@ contact bounce and are dropped. Speed is averaged over one roller revolution (th
 `magnets` intervals) so unevenly spaced magnets do not make it ripple. When pulses stop,
 the reading falls off as the distance of one pulse over the time since the last one, and
 is zero after the timeout.
+
+Just after it opens, with fewer than two edges yet, the sensor has not measured anything:
+the speed is unknown (None), not zero, for `STARTUP_UNKNOWN_S`, so a companion started
+beside a running belt does not see it jump from 0. That is under the 0.5 s a channel may
+be unknown before it is a `sensor_fault`, and long enough for two pulses at any speed
+where a jump from standstill would count (2.5 km/h with the reference roller).
 """
 
 from __future__ import annotations
 
 from collections import deque
+
+STARTUP_UNKNOWN_S = 0.45
 
 
 class BeltSpeedSensor:
@@ -35,6 +43,8 @@ class BeltSpeedSensor:
         # the inactive level of the pull: falling with a pull-up, rising with a pull-down.
         self._pin.edges = "falling" if pull_up else "rising"
         self._pin.when_changed = self._on_edge
+        self.opened_ticks = pin_factory.ticks()
+        self._startup_s = min(STARTUP_UNKNOWN_S, zero_speed_timeout_s)
 
     def _on_edge(self, ticks: float, state: bool) -> None:
         if self._edges and self.factory.ticks_diff(ticks, self._edges[-1]) < self.glitch_s:
@@ -43,12 +53,13 @@ class BeltSpeedSensor:
         self._edges.append(ticks)
         self.pulses += 1
 
-    def speed_mps(self, now_ticks: float | None = None) -> float:
-        """Belt speed in m/s at `now_ticks` (the pin factory's clock; defaults to its now)."""
+    def speed_mps(self, now_ticks: float | None = None) -> float | None:
+        """Belt speed in m/s at `now_ticks` (the pin factory's clock; defaults to its now);
+        None while, just opened, it has not yet had the time to measure it."""
         edges = tuple(self._edges)
-        if len(edges) < 2:
-            return 0.0
         now = self.factory.ticks() if now_ticks is None else now_ticks
+        if len(edges) < 2:
+            return None if 0 <= self.factory.ticks_diff(now, self.opened_ticks) < self._startup_s else 0.0
         since_last = self.factory.ticks_diff(now, edges[-1])
         if since_last > self.zero_speed_timeout_s:
             return 0.0

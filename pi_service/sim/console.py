@@ -58,6 +58,7 @@ class SimConsole:
         self._master: int | None = None
         self._slave: int | None = None
         self.silent = False  # powered but not talking or listening (a stuck peer)
+        self.deaf = False  # talking but not hearing the Pi (a broken wire from the Pi's TX)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.plug()
@@ -129,7 +130,7 @@ class SimConsole:
                         data = os.read(master, 4096)
                     except (BlockingIOError, OSError):
                         data = b""
-                    if data:
+                    if data and not self.deaf:
                         self.link.receive(data, now_ms)
             self.controller.tick(now_ms)
             out = self.link.poll(now_ms)

@@ -4,7 +4,10 @@ A scenario is TOML with optional `name`, `description` and `loop`, and an array 
 `[[step]]` tables. Each step lasts `duration_s` and sets the console's speed
 (`speed_kmh`), the incline the walker asks for (`incline_pct`) and the force of each
 hand on the rails (`rail_left_n`, `rail_right_n`); a value a step leaves out carries
-over from the step before. `note` says what the step shows.
+over from the step before. `accel_kmh_s` is how fast the console changes the belt's speed
+during that step (default 0.6 km/h per second, as a console's speed keys; not carried
+over), so a "sudden speed jump" step says so with a quick key's rate. `note` says what
+the step shows.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pi_service.config import read_text, validate_toml
 
+DEFAULT_ACCEL_KMH_S = 0.6  # a console's speed keys: gentle enough that starting the belt is no speed jump
+
 
 class _Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -24,6 +29,7 @@ class _Step(BaseModel):
     incline_pct: float | None = Field(None, ge=-5, le=45)
     rail_left_n: float | None = Field(None, ge=0, le=2000)
     rail_right_n: float | None = Field(None, ge=0, le=2000)
+    accel_kmh_s: float = Field(DEFAULT_ACCEL_KMH_S, gt=0, le=10)
     note: str = ""
 
 
@@ -44,6 +50,7 @@ class Step:
     rail_left_n: float
     rail_right_n: float
     note: str
+    accel_kmh_s: float = DEFAULT_ACCEL_KMH_S
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ def parse_scenario(text: str, source: str) -> Scenario:
             value = getattr(raw, key)
             if value is not None:
                 carried[key] = value
-        steps.append(Step(start, raw.duration_s, note=raw.note, **carried))
+        steps.append(Step(start, raw.duration_s, note=raw.note, accel_kmh_s=raw.accel_kmh_s, **carried))
         start += raw.duration_s
     return Scenario(parsed.name, parsed.description, parsed.loop, tuple(steps))
 

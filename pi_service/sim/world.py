@@ -1,9 +1,12 @@
 """The physical treadmill and the walker on it: belt speed, deck incline, hands on the rails.
 
 The walker follows the scenario; the world moves toward what the scenario asks at the
-rates real machines manage (a belt accelerates at about 1.4 km/h per second, an incline
-motor moves about 0.6 %/s). Scenario time runs `speedup` times faster than the clock;
-the belt's speed itself is always real m/s, so the roller's pulses stay physical.
+rates real machines manage. The belt is driven as a console drives it: from standstill it
+starts at its lowest speed (about 1 km/h) and holds it for a moment, then changes speed
+at the step's `accel_kmh_s` (0.6 km/h per second unless a step says otherwise, e.g. a
+quick-speed key). The incline motor moves about 0.6 %/s. Scenario time runs `speedup`
+times faster than the clock; the belt's speed itself is always real m/s, so the roller's
+pulses stay physical.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
-from pi_service.sim.scenario import Scenario, Step
+from pi_service.sim.scenario import DEFAULT_ACCEL_KMH_S, Scenario, Step
+from pi_service.units import KMH_PER_MPS
 
-BELT_ACCEL_MPS2 = 0.4
+BELT_START_KMH = 1.0  # a console starts the belt at its lowest speed ...
+BELT_START_HOLD_S = 2.0  # ... and holds it this long before it speeds up
 INCLINE_RATE_PCT_S = 0.6
 HAND_RATE_N_S = 400.0  # hands land on and leave the rails in a fraction of a second
 CADENCE_HZ = 1.6  # footstrikes per second
@@ -32,6 +37,7 @@ class WorldState:
     rail_left_n: float
     rail_right_n: float
     step: Step
+    belt_held_until: float = 0.0  # scenario time until which a just-started belt stays at its lowest speed
 
 
 def _approach(value: float, target: float, max_change: float) -> float:
@@ -51,7 +57,7 @@ class World:
         self._lock = threading.Lock()
         self._t0 = clock()
         first = scenario.step_at(0.0)
-        self._state = WorldState(self._t0, 0.0, first.speed_kmh / 3.6, first.incline_pct,
+        self._state = WorldState(self._t0, 0.0, first.speed_kmh / KMH_PER_MPS, first.incline_pct,
                                  first.rail_left_n, first.rail_right_n, first)
         self.override_speed_kmh: float | None = None  # the page's sim controls, over the scenario
         self.override_rails_n: tuple[float, float] | None = None
@@ -87,14 +93,21 @@ class World:
             incline = self._incline_motor()
         else:
             incline = _approach(s.incline_pct, step.incline_pct, INCLINE_RATE_PCT_S * scenario_dt)
+        speed_kmh, held_until = s.speed_mps * KMH_PER_MPS, s.belt_held_until
+        if speed_kmh == 0.0 and target_kmh > 0.0:
+            speed_kmh, held_until = min(target_kmh, BELT_START_KMH), scenario_t + BELT_START_HOLD_S
+        elif scenario_t >= held_until or target_kmh < speed_kmh:
+            accel = step.accel_kmh_s if self.override_speed_kmh is None else DEFAULT_ACCEL_KMH_S
+            speed_kmh = _approach(speed_kmh, target_kmh, accel * scenario_dt)
         return WorldState(
             t=s.t + dt,
             scenario_t=scenario_t,
-            speed_mps=_approach(s.speed_mps, target_kmh / 3.6, BELT_ACCEL_MPS2 * scenario_dt),
+            speed_mps=speed_kmh / KMH_PER_MPS,
             incline_pct=incline,
             rail_left_n=_approach(s.rail_left_n, rails[0], HAND_RATE_N_S * scenario_dt),
             rail_right_n=_approach(s.rail_right_n, rails[1], HAND_RATE_N_S * scenario_dt),
             step=step,
+            belt_held_until=held_until,
         )
 
     # What the sensors see: the physical state plus the walker's footstrikes.
