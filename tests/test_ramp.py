@@ -227,5 +227,25 @@ def test_a_new_climb_gets_a_new_ramp():
     ramp = started(300)
     ramp.stop(301, acknowledged(300.2))
     step(ramp, 301.2, console=stop_acked(acknowledged(300.2), 301.1))
-    assert step(ramp, 302, steep=None) is None and ramp.state == "idle"
+    assert step(ramp, 302, steep=None) is None and ramp.state == "stopped"  # its result on show
     assert step(ramp, 2000, steep=1000).action == "ramp"
+
+
+def test_the_result_stays_on_show_a_minute_after_the_climb_ends_during_the_ramp():
+    ramp = started(300)
+    console = acknowledged(300.2)
+    falling(ramp, console, 314.0)
+    # The climb ended on the way down (below 9 % for 2 s): the ramp goes on to its target.
+    done = replace(console, ramp=p.RAMP_DONE, heard_t=314.6)
+    ramp.update(314.5, None, False, 5.3, None, done)
+    assert ramp.state == "done"
+    ramp.update(330.0, None, False, 5.1, None, done)
+    assert ramp.state == "done" and ramp.status()["state"] == "done"
+    ramp.update(374.6, None, False, 5.1, None, done)
+    assert ramp.state == "idle"
+    # ...and a new climb clears it at once.
+    ramp = started(300)
+    ramp.stop(301, console)
+    step(ramp, 301.2, console=stop_acked(console, 301.1))
+    assert ramp.state == "stopped"
+    assert step(ramp, 305, steep=304) is None and ramp.state == "waiting"

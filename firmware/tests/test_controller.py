@@ -165,6 +165,15 @@ def test_old_frames_are_dropped_by_the_link():
     assert b.c.mode == p.MODE_IDLE and link.dropped == 1
 
 
+def conversation(position=12.0):
+    """A controller, its link, and the Pi's sender after the Pi's HELLO."""
+    b = Bench(position)
+    link = PiLink(b.c, "x", now_ms=0)
+    pi = p.Sender()
+    link.receive(pi.frame(p.HELLO), 0)
+    return b, link, pi
+
+
 def acks_in(data):
     return [p.unpack_ack(payload) for kind, payload in frames(data) if kind == p.ACK]
 
@@ -174,10 +183,7 @@ def crc_of(frame):
 
 
 def test_a_retry_after_a_later_frame_is_dropped_unanswered_and_not_executed():
-    b = Bench(12.0)
-    link = PiLink(b.c, "x", now_ms=0)
-    pi = p.Sender()
-    link.receive(pi.frame(p.HELLO), 0)
+    b, link, pi = conversation()
     command = pi.command(p.STOP_RAMP, b"", 0)
     b.c.ramp(5.0, 0.5, 0)
     link.receive(command, 1)  # carried out, but say its ACK is lost on the way back
@@ -191,10 +197,7 @@ def test_a_retry_after_a_later_frame_is_dropped_unanswered_and_not_executed():
 
 
 def test_a_retry_of_the_last_command_is_answered_again_without_acting_twice():
-    b = Bench(12.0)
-    link = PiLink(b.c, "x", now_ms=0)
-    pi = p.Sender()
-    link.receive(pi.frame(p.HELLO), 0)
+    b, link, pi = conversation()
     command = pi.command(p.RAMP, p.pack_ramp(6.0, 0.5), 0)
     link.receive(command, 1)
     started = b.c.ramp_start_ms
@@ -205,10 +208,7 @@ def test_a_retry_of_the_last_command_is_answered_again_without_acting_twice():
 
 
 def test_a_retry_later_than_the_retry_window_is_dropped():
-    b = Bench(12.0)
-    link = PiLink(b.c, "x", now_ms=0)
-    pi = p.Sender()
-    link.receive(pi.frame(p.HELLO), 0)
+    b, link, pi = conversation()
     command = pi.command(p.RAMP, p.pack_ramp(6.0, 0.5), 0)
     link.receive(command, 1)
     link.poll(2)
@@ -238,10 +238,7 @@ def wrap_then(link, pi, frames_between, now):
 def test_a_new_stop_carrying_the_seq_of_an_old_stop_after_a_wrap_is_carried_out():
     # The bug this pins down: a STOP whose number came round again was answered from a
     # cache of old results: ACKed "ok", and the deck kept ramping.
-    b = Bench(12.0)
-    link = PiLink(b.c, "x", now_ms=0)
-    pi = p.Sender()
-    link.receive(pi.frame(p.HELLO), 0)
+    b, link, pi = conversation()
     link.receive(pi.command(p.RAMP, p.pack_ramp(5.0, 0.5), 0), 0)
     pi.acked(pi.seq, crc_of(pi.pending[1]))
     first_stop = pi.command(p.STOP_RAMP, b"", 10)
@@ -262,10 +259,7 @@ def test_a_new_stop_carrying_the_seq_of_an_old_stop_after_a_wrap_is_carried_out(
 
 
 def test_a_new_ramp_carrying_the_seq_of_an_old_ramp_after_a_wrap_is_carried_out():
-    b = Bench(12.0)
-    link = PiLink(b.c, "x", now_ms=0)
-    pi = p.Sender()
-    link.receive(pi.frame(p.HELLO), 0)
+    b, link, pi = conversation()
     link.receive(pi.command(p.RAMP, p.pack_ramp(11.0, 0.5), 0), 0)
     first_seq = pi.seq
     link.poll(1)
@@ -285,10 +279,7 @@ def test_an_ack_must_name_the_waiting_command_by_its_crc():
 
 
 def test_a_command_lost_on_the_way_gets_through_on_its_retry():
-    b = Bench(12.0)
-    link = PiLink(b.c, "x", now_ms=0)
-    pi = p.Sender()
-    link.receive(pi.frame(p.HELLO), 0)
+    b, link, pi = conversation()
     pi.command(p.RAMP, p.pack_ramp(6.0, 0.5), 0)  # lost on the wire
     # (While a command waits for its ACK the Pi sends no heartbeat: its resends stand in.)
     link.receive(pi.due(p.ACK_TIMEOUT_MS), 150)

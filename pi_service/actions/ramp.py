@@ -24,7 +24,8 @@ any console key cancel); this layer decides when to ask and watches that it happ
 - Stopping (from the page, on deferral, or because it failed) is reported only once the
   console has acknowledged the STOP; a STOP it does not acknowledge makes the ramp
   `failed`, with what to do about it (press a console key).
-- One ramp per steep interval.
+- One ramp per steep interval. Its result stays on show for a minute after the climb
+  ends (the climb usually ends during the ramp), or until the next climb begins.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ PROGRESS_MIN_S = 6.0  # ... at least this often (longer for a slow ramp) until t
 RISE_LIMIT_PCT = 0.5  # the sensor seeing the deck rise this much during a ramp stops it
 RATE_SLACK_PCT = 1.0  # the sensor's drop may lead the set rate by this much (smoothing, noise)
 FIRMWARE_DEADBAND_PCT = 0.15
+RESULT_SHOWN_S = 60.0  # a ramp's result stays in the snapshot this long after the climb has ended
 RESULTS = ("done", "cancelled", "stopped", "deferred", "failed")
 FINISHED = RESULTS + ("not_needed",)
 
@@ -121,9 +123,15 @@ class InclineRamp:
         if self.ramping:
             return self._watch(t, acknowledged, incline_pct, sensor_problem, console)
         if steep_since != self.interval:
+            # A new climb starts afresh; the end of this one leaves a result on show (below).
             self.interval = steep_since
-            self._set("idle" if steep_since is None else "waiting", "", t)
-        if steep_since is None or self.state in FINISHED:
+            if steep_since is not None or self.state not in FINISHED:
+                self._set("idle" if steep_since is None else "waiting", "", t)
+        if steep_since is None:
+            if self.state in FINISHED and t - self.since_t >= RESULT_SHOWN_S:
+                self._set("idle", "", t)
+            return None
+        if self.state in FINISHED:
             return None
         due = steep_since + self.after_s
         if acknowledged:
@@ -143,7 +151,7 @@ class InclineRamp:
         if incline_pct <= self.target_pct + TOLERANCE_PCT:
             self._set("not_needed", f"already at {incline_pct:.1f} %: nothing to ramp down", t)
             return None
-        self._set("ramping", f"down to {self.target_pct:g} % at {self.rate_pct_s:g} %/s", t)
+        self._set("ramping", f"on its way to {self.target_pct:g} % at {self.rate_pct_s:g} %/s", t)
         self.ramp_t = self.progress_t = t
         self.start_incline = self.lowest_incline = self.progress_mark = incline_pct
         self.acked_t = self.console_done_t = self.in_band_t = None
@@ -176,7 +184,7 @@ class InclineRamp:
             return self._fail(t, f"the incline sensor cannot confirm it ({sensor_problem or 'no reading'})",
                               incline, console)
         if console.alive:
-            self._set("ramping", f"down to {self.target_pct:g} % at {self.rate_pct_s:g} %/s", t)
+            self._set("ramping", f"on its way to {self.target_pct:g} % at {self.rate_pct_s:g} %/s", t)
         if console.alive and console.heard_t is not None and console.heard_t > self.acked_t:
             ended = self._console_says(t, incline, console)
             if ended is not None or not self.ramping:

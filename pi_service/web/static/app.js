@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 const KIND_NAMES = {
   rail_lean: "Leaning on the rails", rail_hold: "Holding the rails", steep_incline: "Steep climb",
   speed_jump: "Speed jump", no_warmup: "No warm-up", abrupt_stop: "Abrupt stop", sensor_fault: "Sensor fault",
+  incline_ramp: "Incline ramp-down",
 };
 const PRIORITY = ["steep_incline", "rail_lean", "speed_jump", "abrupt_stop", "rail_hold", "no_warmup", "sensor_fault"];
 const INSTANT_SHOWN_S = 20;
@@ -215,18 +216,34 @@ function showNudge(status) {
   if (!nudge) return;
   $("nudge-kind").textContent = KIND_NAMES[nudge.kind] || nudge.kind;
   $("nudge-message").textContent = nudge.message;
-  $("ack").hidden = nudge.kind !== "steep_incline";
+  // (While the ramp card offers "I know, leave it", it is the one button for it.)
+  const rampOffers = status.ramp && (status.ramp.state === "announced" || status.ramp.state === "ramping");
+  $("ack").hidden = nudge.kind !== "steep_incline" || rampOffers;
 }
 function showRamp(status) {
   const ramp = status.ramp;
   const shown = ramp && ramp.state !== "idle" && ramp.state !== "waiting";
   $("ramp").hidden = !shown;
   if (!shown) return;
-  const texts = {
-    ramping: "Bringing the incline down: " + ramp.reason, deferred: "Incline ramp-down deferred: " + ramp.reason,
-    blocked: "Cannot ramp the incline down: " + ramp.reason, done: "Incline ramp-down: " + ramp.reason,
-  };
-  $("ramp-text").textContent = texts[ramp.state] || "Incline ramp-down " + ramp.state + ": " + ramp.reason;
+  $("ramp").dataset.state = ramp.state;
+  let text;
+  if (ramp.state === "announced") {
+    // The one button that defers it: "I know, leave it" (acknowledging the climb).
+    const left = Math.max(0, Math.ceil(ramp.due_t - status.t));
+    text = "The incline comes down to " + ramp.target_pct + " % in " + left + " s (at " + ramp.rate_pct_s +
+      " %/s) unless you say to leave it.";
+  } else {
+    const texts = {
+      ramping: "Bringing the incline down: ", stopping: "Stopping the ramp: ", deferred: "Incline ramp-down deferred: ",
+      blocked: "Cannot ramp the incline down: ", done: "Incline ramp-down done: ", not_needed: "No ramp-down needed: ",
+      cancelled: "Incline ramp-down cancelled: ", stopped: "Incline ramp-down stopped: ",
+      failed: "Incline ramp-down failed: ",
+    };
+    text = (texts[ramp.state] || "Incline ramp-down " + ramp.state + ": ") + ramp.reason;
+    if (ramp.state === "ramping" && status.incline_pct != null) text += "; now " + fixed(status.incline_pct, 1) + " %";
+  }
+  $("ramp-text").textContent = text;
+  $("ramp-leave").hidden = ramp.state !== "announced" && ramp.state !== "ramping";
   $("ramp-stop").hidden = ramp.state !== "ramping";
 }
 function showSim(status) {
@@ -318,6 +335,9 @@ $("snooze").addEventListener("click", async () => {
 });
 $("ack").addEventListener("click", async () => {
   if (await post("/api/nudges/steep_incline/acknowledge")) toast("Understood: no ramp-down for this climb");
+});
+$("ramp-leave").addEventListener("click", async () => {
+  if (await post("/api/nudges/steep_incline/acknowledge")) toast("Understood: the incline stays for this climb");
 });
 $("ramp-stop").addEventListener("click", async () => {
   if (await post("/api/ramp/stop")) toast("Stopping the ramp");
