@@ -1,15 +1,18 @@
 """The console link soak: the Pi's real `ConsoleLink` (pyserial on a pseudo-terminal)
 against the firmware's logic (tests/soak_board.py, under CPython in a thread or under real
-MicroPython in Node.js), through a line that can drop and corrupt bytes, with ramps, stops
-and console keys at random moments, across many sequence-number wraps.
+MicroPython in Node.js), through a line that can drop and corrupt bytes, across many
+sequence-number wraps, with at random moments: ramps, stops and console keys, watched
+episodes (a ramp, time for the deck to show it, a stop, time to show that), sampling-loop
+stalls (the Pi falls silent) and console reboots.
 
-Afterwards every command the Pi saw acknowledged is checked against the firmware's own log:
-it was carried out exactly then (the same seq, type, payload and result, once), and the
-deck did what it said: a RAMP accepted above its target set the motor going down within
-1 s (unless a key or a STOP came first), and a STOP accepted during a ramp left the motor
-off within 1 s. `verify` returns the failures, one line each.
+Afterwards each command's one outcome on the Pi is paired, in order and in time, with the
+firmware's own log of what it carried out. Every acknowledged command must have been
+carried out exactly then (the same seq, type, payload and result, between its first send
+and its ACK), and the deck must have done what it said: a RAMP accepted above its target
+set the motor going down within 1 s, a STOP accepted mid-ramp left the motor off from the
+next tick on (unless a key or another command came first). `verify` returns the failures.
 
-The heartbeat runs at `heartbeat_s` (5 ms here, 100 ms in the product) so that twenty
+The heartbeat runs at `heartbeat_s` (2 ms here, 100 ms in the product) so that twenty
 wraps take seconds; nothing else about the protocol changes with it.
 """
 
@@ -34,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MICROPYTHON = ROOT / ".node/node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs"
 RUNNER = ROOT / "tests/soak_micropython.mjs"
 TICK_S = 0.005
+WATCH_S = 1.1  # a watched command is left alone this long, for the deck to show what it did (1 s)
 
 
 class Line:
@@ -85,15 +89,21 @@ class FirmwareLog:
 class CPythonFirmware:
     """The board's main loop in a thread of this process, on the pty's master side."""
 
-    def __init__(self, master: int, line_in: Line, line_out: Line, position_pct: float):
+    name = "cpython"
+    clock_error_s = 0.01  # the board's milliseconds are this process's monotonic clock
+
+    def __init__(self, master: int, line_in: Line, line_out: Line, position_pct: float, board=Board):
         self.master, self.line_in, self.line_out = master, line_in, line_out
-        self.board = Board(position_pct)
+        self.board_class = board
+        self.board = board(position_pct)
         self.log = FirmwareLog()
+        self.reboots = 0
         self._keys: list[str] = []
+        self._reboot = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="soak-firmware", daemon=True)
-        self.name = "cpython"
+        self.t0 = time.monotonic()
 
     def start(self) -> None:
         self._thread.start()
@@ -102,8 +112,11 @@ class CPythonFirmware:
         with self._lock:
             self._keys.append(key)
 
+    def reboot(self) -> None:
+        with self._lock:
+            self._reboot = True
+
     def _run(self) -> None:
-        t0 = time.monotonic()
         while not self._stop.wait(TICK_S):
             try:
                 data = os.read(self.master, 4096)
@@ -111,9 +124,13 @@ class CPythonFirmware:
                 data = b""
             with self._lock:
                 keys, self._keys = self._keys, []
+                reboot, self._reboot = self._reboot, False
+            if reboot:  # the watchdog resets the MCU: all but the deck's position starts again
+                self.board = self.board_class(self.board.motor.position)
+                self.reboots += 1
             for key in keys:
                 self.board.press(key)
-            out = self.board.step(int((time.monotonic() - t0) * 1000), self.line_in.carry(data))
+            out = self.board.step(int((time.monotonic() - self.t0) * 1000), self.line_in.carry(data))
             self.log.add(self.board.take_log())
             if out:
                 try:
@@ -129,16 +146,20 @@ class CPythonFirmware:
 class MicroPythonFirmware:
     """The board's main loop in real MicroPython under Node.js; this process pumps the pty."""
 
+    name = "micropython"
+    clock_error_s = 0.1  # Node's milliseconds start when it says READY, read here a little later
+
     def __init__(self, master: int, line_in: Line, line_out: Line, position_pct: float):
         assert shutil.which("node"), "Node.js is needed for the MicroPython soak (make test installs it)"
         assert MICROPYTHON.exists(), f"{MICROPYTHON} missing: run `make test`, which installs it with npm"
         self.master, self.line_in, self.line_out = master, line_in, line_out
         self.log = FirmwareLog()
-        self.name = "micropython"
+        self.reboots = 0
         self.process = subprocess.Popen(["node", str(RUNNER), str(MICROPYTHON), str(position_pct)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True, bufsize=1)
         first = self.process.stdout.readline()
+        self.t0 = time.monotonic()
         assert first.strip() == "READY", first + self.process.stderr.read()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -158,6 +179,10 @@ class MicroPythonFirmware:
 
     def press(self, key: str) -> None:
         self._send("K " + key)
+
+    def reboot(self) -> None:
+        self._send("R")
+        self.reboots += 1
 
     def _to_board(self) -> None:
         while not self._stop.is_set():
@@ -206,8 +231,12 @@ class SoakReport:
     not_sent: int
     retries_answered: int
     keys: int
+    stalls: int
+    reboots: int
     dropped_bytes: int
     corrupted_bytes: int
+    ramps_watched: int  # accepted ramps whose motor response was checked
+    stops_watched: int  # accepted stops mid-ramp whose motor response was checked
     failures: list[str]
     log: FirmwareLog = field(default_factory=FirmwareLog, repr=False)
 
@@ -215,8 +244,10 @@ class SoakReport:
         return (f"{self.firmware}: {self.seconds:.0f} s, {self.frames} Pi frames ({self.wraps} sequence wraps), "
                 f"{self.commands} commands ({self.ramps_acked} ramps and {self.stops_acked} stops acknowledged, "
                 f"{self.unanswered} unanswered, {self.not_sent} not sent), {self.retries_answered} retries answered "
-                f"again, {self.keys} console keys, {self.dropped_bytes} bytes dropped and {self.corrupted_bytes} "
-                f"corrupted on the line: {len(self.failures)} failures")
+                f"again, {self.keys} console keys, {self.stalls} loop stalls, {self.reboots} console reboots, "
+                f"{self.dropped_bytes} bytes dropped and {self.corrupted_bytes} corrupted on the line; the deck "
+                f"checked after {self.ramps_watched} ramps and {self.stops_watched} stops: "
+                f"{len(self.failures)} failures")
 
 
 # Pauses between commands: mostly short (commands overtaking each other and their ACKs),
@@ -226,10 +257,10 @@ PAUSES_S = (0.0, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 1.1)
 
 def soak(firmware: str = "cpython", wraps: int = 20, min_commands: int = 200, drop: float = 0.0,
          corrupt: float = 0.0, seed: int = 1, heartbeat_s: float = 0.002, max_seconds: float = 240.0,
-         board=None, pauses: tuple[float, ...] = PAUSES_S) -> SoakReport:
+         board=None, pauses: tuple[float, ...] = PAUSES_S, episodes: bool = True) -> SoakReport:
     """Run the soak until `wraps` sequence wraps and `min_commands` commands; the report.
-    `board`: a Board class to run instead of the firmware's (CPython only; a test's deliberately
-    broken link)."""
+    `board`: a Board class to run instead of the firmware's (CPython only; a test's
+    deliberately broken link). `episodes`: also watched ramps, loop stalls and reboots."""
     rng = random.Random(seed)
     master, slave = os.openpty()
     tty.setraw(slave)
@@ -240,16 +271,17 @@ def soak(firmware: str = "cpython", wraps: int = 20, min_commands: int = 200, dr
     if firmware == "micropython":
         fw = MicroPythonFirmware(master, line_in, line_out, start_pct)
     else:
-        fw = CPythonFirmware(master, line_in, line_out, start_pct)
-        if board is not None:
-            fw.board = board(start_pct)
+        fw = CPythonFirmware(master, line_in, line_out, start_pct, board or Board)
     results: list[CommandResult] = []
     link = ConsoleLink(path, heartbeat_s=heartbeat_s, read_timeout_s=0.002, on_result=results.append)
+    ticking = threading.Event()
+    ticking.set()
     stop_loop = threading.Event()
 
     def sampling_loop():
         while not stop_loop.is_set():
-            link.loop_ticked()
+            if ticking.is_set():
+                link.loop_ticked()
             time.sleep(0.01)
 
     loop = threading.Thread(target=sampling_loop, daemon=True)
@@ -257,26 +289,50 @@ def soak(firmware: str = "cpython", wraps: int = 20, min_commands: int = 200, dr
     loop.start()
     link.start()
     started = time.monotonic()
-    commands = keys = 0
-    try:
-        deadline = started + 15
+    commands = stalls = 0
+
+    def wait_alive(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
         while not link.state.alive:
             assert time.monotonic() < deadline, f"the link never came up: {link.state.error}"
             time.sleep(0.01)
+
+    try:
+        wait_alive(15)
         while (link.frames_sent < 256 * wraps or commands < min_commands) and \
                 time.monotonic() - started < max_seconds:
-            time.sleep(rng.choice(pauses))
             position = link.state.position_pct
             roll = rng.random()
             if position is not None and position < 4.0 and roll < 0.5:
                 fw.press(str(rng.choice([11, 12, 13, 14])))  # take the deck back up for more ramps
-                keys += 1
-            elif roll < 0.04:
+                time.sleep(0.3)
+                continue
+            if episodes and roll < 0.06 and position is not None and position > 4.0:
+                # Watched: a ramp, left alone to show itself, then a stop, left alone too.
+                link.ramp_down(round(rng.uniform(0.0, position - 3.0), 1), rng.choice([0.3, 0.5, 0.8, 1.0]))
+                time.sleep(WATCH_S)
+                link.stop_ramp()
+                time.sleep(WATCH_S)
+                commands += 2
+                continue
+            if episodes and 0.06 <= roll < 0.08:
+                ticking.clear()  # the sampling loop hangs in a driver call: the Pi falls silent
+                stalls += 1
+                time.sleep(rng.choice([0.3, 0.7]))
+                ticking.set()
+                wait_alive(5)
+                continue
+            if episodes and 0.08 <= roll < 0.095:
+                fw.reboot()
+                time.sleep(0.2)
+                wait_alive(5)
+                continue
+            time.sleep(rng.choice(pauses))
+            if roll < 0.125:
                 fw.press(rng.choice(["stop", "up", "down"]))  # the console wins
-                keys += 1
             elif roll < 0.6 and position is not None:
-                target = round(rng.uniform(0.0, max(0.0, position - 0.5)), 1)
-                link.ramp_down(target, rng.choice([0.2, 0.5, 0.8, 1.0, 1.5]))
+                link.ramp_down(round(rng.uniform(0.0, max(0.0, position - 0.5)), 1),
+                               rng.choice([0.2, 0.5, 0.8, 1.0, 1.5]))
                 commands += 1
             else:
                 link.stop_ramp()
@@ -288,52 +344,78 @@ def soak(firmware: str = "cpython", wraps: int = 20, min_commands: int = 200, dr
         fw.stop()
         os.close(master)
         os.close(slave)
+    checks = EffectChecks()
+    failures = verify(results, fw.log, fw.t0, fw.clock_error_s, checks)
     return SoakReport(
         firmware=fw.name, seconds=time.monotonic() - started, frames=link.frames_sent,
         wraps=link.frames_sent // 256, commands=commands,
         acknowledged=sum(r.acknowledged for r in results),
         ramps_acked=sum(r.acknowledged and r.command == "ramp" for r in results),
         stops_acked=sum(r.acknowledged and r.command == "stop_ramp" for r in results),
-        unanswered=sum(r.result == "no answer" for r in results),
+        unanswered=sum(r.result.startswith("no answer") for r in results),
         not_sent=sum(r.result.startswith("not sent") for r in results),
-        retries_answered=len(fw.log.retries), keys=len(fw.log.keys),
+        retries_answered=len(fw.log.retries), keys=len(fw.log.keys), stalls=stalls, reboots=fw.reboots,
         dropped_bytes=line_in.dropped + line_out.dropped, corrupted_bytes=line_in.corrupted + line_out.corrupted,
-        failures=verify(results, fw.log), log=fw.log)
+        ramps_watched=checks.ramps, stops_watched=checks.stops, failures=failures, log=fw.log)
 
 
-def verify(results: list[CommandResult], log: FirmwareLog) -> list[str]:
+KINDS = {"ramp": p.RAMP, "stop_ramp": p.STOP_RAMP}
+IN_FLIGHT_S = 1.0  # an unanswered command may still arrive and be carried out this long after its outcome
+
+
+@dataclass
+class EffectChecks:
+    ramps: int = 0
+    stops: int = 0
+
+
+def verify(results: list[CommandResult], log: FirmwareLog, t0: float = 0.0, clock_error_s: float = 0.01,
+           checks: EffectChecks | None = None) -> list[str]:
     """Every acknowledged command was carried out, once, and the deck did what it said.
 
     Each command the Pi sent has exactly one outcome, published in the order sent, and the
     firmware acts on commands in the order they arrive, so its executions pair off, in
-    order, with the commands sent: a command whose every copy was lost has none, and any
-    execution left unpaired, or an acknowledgement with no execution, is a failure."""
+    order, with the commands sent: the same seq, type and payload, carried out (on the
+    firmware's clock, `t0` + its milliseconds) after the command was first sent and, if it
+    was acknowledged, before its ACK arrived. A command whose every copy was lost has no
+    execution; an acknowledgement with none, or an execution left unpaired, is a failure."""
+    checks = checks if checks is not None else EffectChecks()
     failures = []
     executed = log.executed
+    sent = [r for r in results if r.seq is not None]
+
+    def claims(result: CommandResult, execution: tuple) -> bool:
+        at = t0 + execution[0] / 1000
+        latest = result.t + (clock_error_s if result.acknowledged else IN_FLIGHT_S)
+        return (execution[1:4] == (result.seq, KINDS[result.command], result.payload)
+                and result.sent_t - clock_error_s <= at <= latest)
+
     k = 0
-    for result in results:
-        if result.seq is None:
-            continue  # never sent
+    for i, result in enumerate(sent):
         here = executed[k] if k < len(executed) else None
-        if here is not None and here[1:4] == (result.seq, KINDS[result.command], result.payload):
+        if here is not None and claims(result, here):
+            # An unanswered command gives way to a later acknowledged one of the same frame
+            # (a seq come round again) whose window holds this execution too.
+            if not result.acknowledged and any(
+                    later.acknowledged and claims(later, here) for later in sent[i + 1:]
+                    if later.sent_t - clock_error_s <= t0 + here[0] / 1000):
+                continue
             if result.acknowledged and p.RESULT_NAMES[here[4]] != result.result:
                 failures.append(f"{result.command} seq {result.seq} acknowledged '{result.result}' but the "
                                 f"firmware's result was '{p.RESULT_NAMES[here[4]]}'")
             if result.acknowledged:
-                failures += check_effect(executed, k, log)
+                failures += check_effect(executed, k, log, checks)
             k += 1
         elif result.acknowledged:
             failures.append(f"{result.command} seq {result.seq} acknowledged '{result.result}' at {result.t:.3f} "
-                            f"but the firmware never carried it out then (next execution: {here})")
+                            f"(sent {result.sent_t:.3f}) but the firmware never carried it out then (next "
+                            f"execution: {here and (round(t0 + here[0] / 1000, 3), *here[1:5])})")
     for extra in executed[k:]:
         failures.append(f"the firmware carried out seq {extra[1]} at {extra[0]} ms, which the Pi did not send then")
     return failures
 
 
-KINDS = {"ramp": p.RAMP, "stop_ramp": p.STOP_RAMP}
-
-
-def check_effect(executed: list[tuple], k: int, log: FirmwareLog) -> list[str]:
+def check_effect(executed: list[tuple], k: int, log: FirmwareLog, checks: EffectChecks) -> list[str]:
     """The deck did what an accepted command says, within 1 s (unless overtaken first)."""
     ms, seq, kind, payload, result, before, after, ramp_state, position = executed[k]
     if result not in (p.RESULT_OK, p.RESULT_RATE_CAPPED):
@@ -348,6 +430,7 @@ def check_effect(executed: list[tuple], k: int, log: FirmwareLog) -> list[str]:
         target = p.unpack_ramp(payload)[0]
         if ramp_state == p.RAMP_DONE or overtaken < horizon or position <= target + 0.5:
             return []
+        checks.ramps += 1
         if not any(d == p.MOTION_DOWN for _, d in motor_after) and direction_before != p.MOTION_DOWN:
             rate = p.unpack_ramp(payload)[1]
             near = [e for e in log.motor if ms - 2000 <= e[0] <= ms + 2000]
@@ -357,7 +440,11 @@ def check_effect(executed: list[tuple], k: int, log: FirmwareLog) -> list[str]:
     if kind == p.STOP_RAMP:
         if after == p.MODE_RAMP:
             return [f"STOP seq {seq} at {ms} ms accepted but the firmware is still ramping"]
-        if before == p.MODE_RAMP and direction_before == p.MOTION_DOWN and overtaken >= horizon:
-            if not any(d == p.MOTION_STOPPED for _, d in motor_after):
-                return [f"STOP seq {seq} at {ms} ms accepted mid-ramp, the motor still ran 1 s later"]
+        if before == p.MODE_RAMP and overtaken >= horizon:
+            # Stopped: off from the controller's next tick, and never driven again in the second.
+            checks.stops += 1
+            later = [(m, d) for m, d in motor_after if m > ms + 20]
+            off = next((d for m, d, _ in reversed(log.motor) if m <= ms + 20), 0) == p.MOTION_STOPPED
+            if not off or any(d != p.MOTION_STOPPED for _, d in later):
+                return [f"STOP seq {seq} at {ms} ms accepted mid-ramp, the motor ran on: {motor_after}"]
     return []

@@ -52,9 +52,12 @@ class Board:
         self.log = []
         self.now = 0
         self.keys = []
-        self.motor = SimMotor(position_pct=position_pct, rate_pct_s=0.6, now_ms=0)
+        # A motor faster than any ramp (the firmware's rate limit is what the deck follows),
+        # so taking the deck back up for the next ramp takes seconds.
+        self.motor = SimMotor(position_pct=position_pct, rate_pct_s=2.0, now_ms=0)
         self.controller = InclineController(self, now_ms=0)
         self.link = LoggedLink(self.controller, self.log)
+        self.booted = False
 
     # the hardware interface of controller.py
     def position_raw(self):
@@ -80,6 +83,9 @@ class Board:
     def step(self, now_ms, data):
         """One pass of the board's main loop: bytes from the Pi in, bytes to the Pi out."""
         self.now = now_ms
+        if not self.booted:  # at power-on (a reboot too) the outputs are off
+            self.log.append("m,%d,0,%.3f" % (now_ms, self.motor.position))
+            self.booted = True
         self.motor.advance(now_ms)
         if data:
             self.link.receive(data, now_ms)
@@ -96,6 +102,7 @@ board = None
 
 
 def start(position_pct):
+    """Power on (again: a reboot keeps only the deck where it is)."""
     global board
     board = Board(position_pct)
 

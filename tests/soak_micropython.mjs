@@ -1,7 +1,7 @@
 // The console's firmware logic in real MicroPython (its WebAssembly port), stepped every
 // 5 ms as the board's main loop is, for tests/console_soak.py.
 // usage: node tests/soak_micropython.mjs PATH/TO/micropython.mjs INITIAL_PCT
-// stdin lines:  "D <hex>" bytes from the Pi, "K <key>" a console key, "Q" quit
+// stdin lines:  "D <hex>" bytes from the Pi, "K <key>" a console key, "R" reboot, "Q" quit
 // stdout lines: "D <hex>" bytes to the Pi, "L <log>" what the firmware did (soak_board.py)
 import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -29,9 +29,11 @@ const step = mp.globals.get("step_hex");
 let data = "";
 let keys = [];
 let quit = false;
+let reboot = false;
 createInterface({ input: process.stdin }).on("line", (line) => {
   if (line.startsWith("D ")) data += line.slice(2);
   else if (line.startsWith("K ")) keys.push(line.slice(2));
+  else if (line === "R") reboot = true;
   else if (line === "Q") quit = true;
 }).on("close", () => { quit = true; });
 
@@ -39,6 +41,11 @@ const t0 = performance.now();
 process.stdout.write("READY\n");
 const timer = setInterval(() => {
   const now = Math.floor(performance.now() - t0);
+  if (reboot) {
+    // The watchdog resets the MCU: everything starts again but the deck, which stays put.
+    mp.runPython("soak_board.start(soak_board.board.motor.position)");
+    reboot = false;
+  }
   const [out, log] = step(now, data, keys.join(",")).split("|");
   data = "";
   keys = [];

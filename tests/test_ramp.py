@@ -19,7 +19,9 @@ def step(ramp, t, incline=12.0, steep=0.0, acked=False, problem=None, console=LI
 
 
 def started(t=300.0):
+    """A ramp asked for at `t`, after its 30 s announcement."""
     ramp = InclineRamp(ACTIONS)
+    assert step(ramp, t - 30) is None and ramp.state == "announced"
     command = step(ramp, t)
     assert command is not None and command.action == "ramp"
     return ramp
@@ -54,6 +56,7 @@ def test_waits_announces_30_s_ahead_then_ramps_to_the_set_target_and_rate():
 
 def test_the_rate_is_capped_at_one_percent_a_second_whatever_the_config():
     ramp = InclineRamp(ACTIONS.model_copy(update={"ramp_rate_pct_s": 3.0}))
+    step(ramp, 270)
     assert step(ramp, 300).rate_pct_s == 1.0
 
 
@@ -62,6 +65,7 @@ def test_only_acknowledge_defers_it_until_the_climb_ends():
     assert step(ramp, 280, acked=True) is None and ramp.state == "deferred"
     assert step(ramp, 400, acked=True) is None and ramp.state == "deferred"
     assert ramp.take_events() == []  # never asked: no incline_ramp interval
+    step(ramp, 970, steep=700)
     assert step(ramp, 1000, steep=700).action == "ramp"  # the next climb
 
 
@@ -73,7 +77,49 @@ def test_a_faulty_incline_sensor_or_a_dead_link_blocks_it_and_says_why():
     down = replace(LIVE, alive=False, error="the console does not hear the Pi")
     assert step(ramp, 303, console=down) is None and "does not hear the Pi" in ramp.reason
     assert step(ramp, 304, console=None) is None and ramp.state == "blocked"
-    assert step(ramp, 305).action == "ramp"  # unblocked, still steep
+    # Unblocked, still steep: announced for its full 30 s first, then asked for.
+    assert step(ramp, 305) is None and ramp.state == "announced" and ramp.status()["due_t"] == 335.0
+    assert step(ramp, 334.9) is None and ramp.state == "announced"
+    assert step(ramp, 335).action == "ramp"
+
+
+def test_a_ramp_blocked_through_its_announcement_still_gets_its_whole_warning():
+    ramp = InclineRamp(ACTIONS)
+    down = replace(LIVE, alive=False, error="nothing valid from the console")
+    for t in range(260, 302):
+        assert step(ramp, float(t), console=down) is None
+    states = []
+    for k in range(0, 3200):
+        t = 302 + k * 0.02
+        command = step(ramp, t)
+        states.append(ramp.state)
+        if command is not None:
+            break
+    assert command.action == "ramp" and t >= 332.0 and states[0] == "announced"
+
+
+def test_one_glitch_reading_neither_cancels_nor_fails_a_ramp():
+    ramp = InclineRamp(ACTIONS)
+    for k in range(0, 1501):  # announced, at 50 Hz, with one -6 % reading at the due time
+        t = 270 + k * 0.02
+        command = step(ramp, t, incline=-6.0 if abs(t - 300) < 0.01 else 12.0)
+    assert command is not None and command.action == "ramp" and ramp.state == "ramping"
+    console = acknowledged(300.2)
+    for k in range(1, 100):  # coming down, with one 46 % (out of range) and one 20 % glitch
+        t = 300 + k * 0.02
+        incline = 12 - 0.5 * max(0.0, t - 300.5)
+        glitch = {30: 46.0, 60: 20.0}.get(k)
+        assert step(ramp, t, incline=glitch or incline, console=console) is None, ramp.reason
+    assert ramp.state == "ramping"
+
+
+def test_a_short_gap_in_the_incline_does_not_fail_a_ramp():
+    ramp = started(300)
+    console = acknowledged(300.2)
+    for k in range(1, 60):
+        t = 300 + k * 0.02
+        assert step(ramp, t, incline=None if 20 <= k < 40 else 12 - 0.1 * k * 0.02, console=console) is None
+    assert ramp.state == "ramping"
 
 
 def falling(ramp, console, until, t0=300.0, rate=0.5, start=12.0, since=None):
@@ -228,7 +274,8 @@ def test_a_new_climb_gets_a_new_ramp():
     ramp.stop(301, acknowledged(300.2))
     step(ramp, 301.2, console=stop_acked(acknowledged(300.2), 301.1))
     assert step(ramp, 302, steep=None) is None and ramp.state == "stopped"  # its result on show
-    assert step(ramp, 2000, steep=1000).action == "ramp"
+    assert step(ramp, 1270, steep=1000) is None and ramp.state == "announced"
+    assert step(ramp, 1300, steep=1000).action == "ramp"
 
 
 def test_the_result_stays_on_show_a_minute_after_the_climb_ends_during_the_ramp():

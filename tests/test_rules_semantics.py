@@ -158,3 +158,19 @@ def test_the_release_scales_with_a_heavier_riders_threshold():
                            (5, {"left": 30, "right": 30})), heavy)
     # 78 N is above the scaled 73.5 N release, so the lean stands until 60 N.
     assert kinds(events, "rail_lean") == [("rail_lean", "start", 45.0), ("rail_lean", "end", 55.0)]
+
+
+# speed_jump keeps the noise and gap rules too.
+
+def test_one_speed_sample_after_a_short_gap_is_no_sustained_speed_and_no_jump():
+    samples = walk_then((5, {"speed_kmh": 3.0}), (0.25, {"speed_kmh": None}), (0.01, {"speed_kmh": 6.0}),
+                        (5, {"speed_kmh": 3.0}))
+    assert kinds(run(samples), "speed_jump") == []
+
+
+def test_no_speed_jump_is_measured_across_a_long_gap():
+    samples = walk_then((5, {"speed_kmh": 3.0}), (2, {"speed_kmh": None}), (5, {"speed_kmh": 6.0}))
+    assert kinds(run(samples), "speed_jump") == []
+    # ...while across a short one the rise is a jump, dated when the speed got there.
+    samples = walk_then((5, {"speed_kmh": 3.0}), (0.3, {"speed_kmh": None}), (5, {"speed_kmh": 6.0}))
+    assert kinds(run(samples), "speed_jump") == [("speed_jump", "instant", 45.3)]

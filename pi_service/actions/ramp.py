@@ -16,6 +16,9 @@ any console key cancel); this layer decides when to ask and watches that it happ
   (acknowledged while it ran: stopped where it was) or `failed` (refused, unanswered, or
   the deck did not move as asked: no drop, a rise, faster than asked, stopping short;
   a ramp still running is then told to stop).
+- The incline it decides on is the median of the last 0.4 s of valid readings, so no
+  reading shorter than the noise time (and none out of range) can cancel or fail a ramp;
+  a short unknown stretch fails nothing (the incline's `sensor_fault` does, at 0.5 s).
 - The console's word on the ramp counts only from a STATUS heard after its ACK (the
   firmware sends them in that order), so an earlier ramp's "done" is never taken for
   this one's.
@@ -30,10 +33,12 @@ any console key cancel); this layer decides when to ask and watches that it happ
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
+from statistics import median
 
 from firmware import protocol as p
-from pi_service.config import ActionsConfig
+from pi_service.config import ActionsConfig, RulesConfig
 from pi_service.core.events import Event
 
 KIND = "incline_ramp"
@@ -50,6 +55,26 @@ RESULTS = ("done", "cancelled", "stopped", "deferred", "failed")
 FINISHED = RESULTS + ("not_needed",)
 
 
+class SteadyIncline:
+    """The incline the ramp decides on: the median of the valid readings of the last
+    `2 x noise` seconds, so a reading that lasts less than the noise time (a glitch, a
+    jolt) cannot move it, and a value out of the channel's range never enters it. None
+    once no valid reading has come for that long."""
+
+    def __init__(self, noise_s: float, low: float, high: float):
+        self.window_s = 2 * noise_s
+        self.low, self.high = low, high
+        self.readings: deque[tuple[float, float]] = deque()
+
+    def update(self, t: float, incline_pct: float | None) -> float | None:
+        readings = self.readings
+        if incline_pct is not None and self.low <= incline_pct <= self.high:
+            readings.append((t, incline_pct))
+        while readings and readings[0][0] < t - self.window_s:
+            readings.popleft()
+        return median(value for _, value in readings) if readings else None
+
+
 @dataclass(frozen=True)
 class RampCommand:
     action: str  # "ramp" or "stop"
@@ -58,7 +83,10 @@ class RampCommand:
 
 
 class InclineRamp:
-    def __init__(self, actions: ActionsConfig):
+    def __init__(self, actions: ActionsConfig, rules: RulesConfig | None = None):
+        rules = rules or RulesConfig()
+        self.steady = SteadyIncline(rules.min_duration_s, rules.sensor_fault.incline_pct_min,
+                                    rules.sensor_fault.incline_pct_max)
         self.after_s = actions.ramp_after_s
         self.announce_s = min(actions.ramp_announce_s, actions.ramp_after_s)
         self.target_pct = actions.ramp_to_pct
@@ -77,6 +105,7 @@ class InclineRamp:
         self.acked_t: float | None = None  # the ACK's time, on the link's clock
         self.console_done_t: float | None = None
         self.in_band_t: float | None = None  # since when the sensor has read within the tolerance
+        self.announced_t: float | None = None  # since when the ramp has been announced without a break
         self.stopping: tuple[str, str, float] | None = None  # (result, reason, when the STOP was asked)
         self.events: list[Event] = []
 
@@ -89,7 +118,10 @@ class InclineRamp:
 
     @property
     def due_t(self) -> float | None:
-        return None if self.interval is None else self.interval + self.after_s
+        if self.interval is None:
+            return None
+        due = self.interval + self.after_s
+        return due if self.announced_t is None else max(due, self.announced_t + self.announce_s)
 
     def status(self) -> dict:
         due = self.due_t
@@ -118,6 +150,9 @@ class InclineRamp:
         """`sensor_problem`: why the incline sensor cannot be trusted now (a `sensor_fault`
         of the incline or of the console/sensor comparison), or None. `console` is the
         link's ConsoleState (None: no console wired)."""
+        incline_pct = self.steady.update(t, incline_pct)
+        if self.state != "announced":
+            self.announced_t = None
         if self.state == "stopping":
             return self._await_stop(t, incline_pct, console)
         if self.ramping:
@@ -144,7 +179,11 @@ class InclineRamp:
         if blocked is not None:
             self._set("blocked", blocked, t)  # no countdown to a ramp that cannot happen
             return None
-        if t < due:
+        if self.announced_t is None:
+            self.announced_t = t
+        # Never without its warning: announced for the whole announcement time, even when
+        # a block kept it back past its due time.
+        if t < max(due, self.announced_t + self.announce_s):
             self._set("announced", f"the incline comes down to {self.target_pct:g} % at {self.rate_pct_s:g} %/s "
                                    f"unless you say to leave it", t)
             return None
@@ -180,9 +219,10 @@ class InclineRamp:
             command = self._await_ack(t, incline, console)
             if not self.ramping or self.acked_t is None:
                 return command
-        if sensor_problem is not None or incline is None:
-            return self._fail(t, f"the incline sensor cannot confirm it ({sensor_problem or 'no reading'})",
-                              incline, console)
+        if sensor_problem is not None:
+            return self._fail(t, f"the incline sensor cannot confirm it ({sensor_problem})", incline, console)
+        if incline is None:
+            return None  # a short gap: the incline's sensor_fault decides, after 0.5 s
         if console.alive:
             self._set("ramping", f"on its way to {self.target_pct:g} % at {self.rate_pct_s:g} %/s", t)
         if console.alive and console.heard_t is not None and console.heard_t > self.acked_t:

@@ -49,6 +49,7 @@ class CommandResult(NamedTuple):
     t: float  # when it was known, on the link's clock
     payload: bytes = b""  # the command's payload, to tell two commands apart
     seq: int | None = None  # the frame's seq, once it had one
+    sent_t: float | None = None  # when it was first sent (None: never sent)
 
     @property
     def acknowledged(self) -> bool:
@@ -138,8 +139,10 @@ class ConsoleLink:
     def _publish(self, **changes) -> None:
         self.state = replace(self.state, **changes)
 
-    def _result(self, kind: int, result: str, now: float, payload: bytes = b"", seq: int | None = None) -> None:
-        outcome = CommandResult(NAMES[kind], result, now, payload, seq)
+    def _result(self, kind: int, result: str, payload: bytes = b"", pending: list | None = None) -> None:
+        """Publish a command's one outcome; `pending` is the Sender's record of it, if it was sent."""
+        seq, sent_t = (None, None) if pending is None else (pending[0], pending[5])
+        outcome = CommandResult(NAMES[kind], result, self.clock(), payload, seq, sent_t)
         self._publish(last_result=outcome)
         if self.on_result is not None:
             self.on_result(outcome)
@@ -194,15 +197,27 @@ class ConsoleLink:
                           since_t=self.clock() if state.alive else state.since_t)
 
     def _drop_queued(self, why: str) -> None:
-        now = self.clock()
         while self._commands:
             kind, payload, _queued = self._commands.popleft()
             log.warning("console link: %s %s", NAMES[kind], why)
-            self._result(kind, why, now, payload)
+            self._result(kind, why, payload)
 
     def _converse(self, port) -> str | None:
         """Talk until the console goes quiet (returns why) or we are asked to stop (None)."""
-        parser, seqs, sender = p.Parser(), p.SequenceFilter(), p.Sender()
+        sender = p.Sender()
+        try:
+            return self._talk(port, sender)
+        finally:
+            # However the conversation ended, a command still waiting gets its outcome.
+            self._abandon(sender, "no answer (the link went down)")
+
+    def _abandon(self, sender: p.Sender, why: str) -> None:
+        pending, sender.pending = sender.pending, None
+        if pending is not None:
+            self._result(pending[4], why, pending[1][p.HEADER_LEN:-p.CRC_LEN], pending)
+
+    def _talk(self, port, sender: p.Sender) -> str | None:
+        parser, seqs = p.Parser(), p.SequenceFilter()
         opened = self.clock()
         heard = None
         hello_t = None  # no HELLO yet on this connection
@@ -224,10 +239,7 @@ class ConsoleLink:
 
             if not self._loop_alive(now):
                 # The sampling loop is stuck: say nothing, so the firmware's own timeout acts.
-                if sender.pending is not None:
-                    seq, frame, kind = sender.pending[0], sender.pending[1], sender.pending[4]
-                    sender.pending = None
-                    self._result(kind, "no answer (the sampling loop stalled)", now, frame[p.HEADER_LEN:-p.CRC_LEN], seq)
+                self._abandon(sender, "no answer (the sampling loop stalled)")
                 self._drop_queued("not sent: the sampling loop stalled")
                 continue
             if hello_t is None or (not self.state.console_hears_pi and now - hello_t > HELLO_AGAIN_S):
@@ -238,17 +250,16 @@ class ConsoleLink:
             while self._commands:
                 kind, payload, queued = self._commands.popleft()
                 if not self.state.alive:
-                    self._result(kind, f"not sent: {self.state.error or 'the console link is down'}", now, payload)
+                    self._result(kind, f"not sent: {self.state.error or 'the console link is down'}", payload)
                 elif now - queued > COMMAND_MAX_AGE_S:
-                    self._result(kind, f"not sent: stale ({now - queued:.1f} s old)", now, payload)
+                    self._result(kind, f"not sent: stale ({now - queued:.1f} s old)", payload)
                 else:
-                    replaced = sender.pending
+                    # A command still waiting is replaced: its ACK may yet come but will not
+                    # be matched, so say so now.
+                    self._abandon(sender, "no answer (a newer command replaced it)")
                     self._write(port, sender.command(kind, payload, int(now * 1000)))
+                    sender.pending.append(self.clock())  # [5]: when it was first sent
                     next_beat = now + self.heartbeat_s
-                    if replaced is not None:
-                        # Its ACK may still come, but will not be matched: say so now.
-                        self._result(replaced[4], "no answer (a newer command replaced it)", now,
-                                     replaced[1][p.HEADER_LEN:-p.CRC_LEN], replaced[0])
             pending = sender.pending
             resend = sender.due(int(now * 1000))
             if resend is not None:
@@ -256,7 +267,7 @@ class ConsoleLink:
             while sender.failed:
                 kind = sender.failed.pop()
                 log.warning("console did not acknowledge %s", NAMES[kind])
-                self._result(kind, "no answer", now, pending[1][p.HEADER_LEN:-p.CRC_LEN], pending[0])
+                self._result(kind, "no answer", pending[1][p.HEADER_LEN:-p.CRC_LEN], pending)
             # While a command waits for its ACK, its resends stand in for the heartbeat, so
             # no later frame overtakes it in the console's sequence check.
             if now >= next_beat and sender.pending is None:
@@ -300,7 +311,7 @@ class ConsoleLink:
                 command = sender.acked(ack[0], ack[2])
                 if command is not None:
                     result = p.RESULT_NAMES[ack[1]] if ack[1] < len(p.RESULT_NAMES) else f"result {ack[1]}"
-                    self._result(command, result, now, pending[1][p.HEADER_LEN:-p.CRC_LEN], ack[0])
+                    self._result(command, result, pending[1][p.HEADER_LEN:-p.CRC_LEN], pending)
         elif kind == p.INFO:
             info = p.unpack_info(payload)
             if info is not None:

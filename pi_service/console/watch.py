@@ -24,7 +24,7 @@ class ConsoleWatch:
         self.link = link
         self.fault = ConsoleFault(config.rules.sensor_fault.recover_s)
         self.check = InclineCheck(config.rules)
-        self.ramp = InclineRamp(config.actions)
+        self.ramp = InclineRamp(config.actions, config.rules)
 
     def tick(self, t: float, incline_pct: float | None, steep_since: float | None, acknowledged: bool,
              faulty_channels: set[str]) -> list[Event]:

@@ -39,14 +39,22 @@ INF = float("inf")
 EARLY_S = 1e-6
 
 
-def running_extreme(t: np.ndarray, values: np.ndarray, span_s: float, maximum: bool = False) -> np.ndarray:
-    """For each i, the min (or max) of values[j] over t[j] >= t[i] - span_s, j <= i: what
+def running_extreme(t: np.ndarray, values: np.ndarray, span_s: float, maximum: bool = False,
+                    floor: np.ndarray | None = None) -> np.ndarray:
+    """For each i, the min (or max) of the values held over [t[i] - span_s, t[i]]: values[j]
+    for t[j] >= t[i] - span_s, j <= i, and the one holding when the window opens (the last
+    before it, unless a sample falls on its start), never before index floor[i]: what
     `WindowExtreme` returns sample by sample. A sparse table answers each window in O(1)."""
     n = len(values)
     if n == 0:
         return values.copy()
     combine = np.maximum if maximum else np.minimum
-    start = np.searchsorted(t, t - span_s, side="left")
+    horizon = t - span_s
+    start = np.searchsorted(t, horizon, side="left")
+    held = (start > 0) & (t[np.minimum(start, n - 1)] > horizon)
+    start = start - held
+    if floor is not None:
+        start = np.maximum(start, floor)
     length = np.arange(n) - start + 1
     level = np.frexp(length)[1] - 1  # floor(log2(length)), exactly
     tables = [values]  # tables[p][i] = extreme of values[i : i + 2**p]
@@ -74,6 +82,9 @@ class _BlockWindows:
 
     def update(self, t: float, speed: float) -> tuple[float, float]:
         return self.current[self.k], self.base[self.k]
+
+    def reset(self) -> None:
+        pass  # the block's windows already start afresh after each long gap
 
 
 class FastForward:
@@ -151,10 +162,22 @@ class FastForward:
         jump = self.jump
         current = np.full(len(t), np.nan)
         base = np.full(len(t), np.nan)
-        tk, sk = t[known], speed[known]
-        current[known] = running_extreme(tk, sk, jump.noise_s)
-        high = running_extreme(tk, sk, jump.noise_s, maximum=True)
-        base[known] = running_extreme(tk, high, jump.within_s + jump.noise_s)
+        rows = np.flatnonzero(known)
+        tk, sk = t[rows], speed[rows]
+        # A known speed after an unknown stretch of the gap time (from its first row) starts
+        # the windows afresh, as SpeedJump resets them.
+        floor = np.zeros(len(rows), dtype=np.int64)
+        if len(rows) > 1:
+            after_gap = rows[1:] > rows[:-1] + 1
+            gap = np.zeros(len(rows) - 1)
+            gap[after_gap] = t[rows[1:][after_gap]] - t[rows[:-1][after_gap] + 1]
+            starts = np.flatnonzero(after_gap & (gap >= jump.gap_s)) + 1
+            marks = np.zeros(len(rows), dtype=np.int64)
+            marks[starts] = starts
+            floor = np.maximum.accumulate(marks)
+        current[known] = running_extreme(tk, sk, jump.noise_s, floor=floor)
+        high = running_extreme(tk, sk, jump.noise_s, maximum=True, floor=floor)
+        base[known] = running_extreme(tk, high, jump.within_s + jump.noise_s, floor=floor)
         with np.errstate(invalid="ignore"):
             rising = current - base >= jump.rise_mps
         return current, base, rising

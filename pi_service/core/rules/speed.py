@@ -13,24 +13,39 @@ from pi_service.units import kmh_to_mps, mps_to_kmh
 
 
 class WindowExtreme:
-    """Running minimum (or maximum) of a value over the last `span_s` seconds (monotonic deque)."""
+    """Running minimum (or maximum) of a value over the last `span_s` seconds, the values held
+    as samples are (each lasts until the next): the value holding when the window opens
+    counts, so one sample after a short gap does not pass for a value held all along.
+    A monotonic deque for the window's samples, and the recent samples for the one holding
+    at its start; `replay` computes the same from arrays (core/fastforward.py)."""
 
-    __slots__ = ("span_s", "sign", "items")
+    __slots__ = ("span_s", "sign", "items", "recent")
 
     def __init__(self, span_s: float, maximum: bool = False):
         self.span_s = span_s
         self.sign = -1.0 if maximum else 1.0
         self.items: deque[tuple[float, float]] = deque()
+        self.recent: deque[tuple[float, float]] = deque()
 
     def update(self, t: float, value: float) -> float:
-        items, key = self.items, self.sign * value
+        items, recent, key = self.items, self.recent, self.sign * value
         while items and items[-1][1] >= key:
             items.pop()
         items.append((t, key))
         horizon = t - self.span_s
         while items[0][0] < horizon:
             items.popleft()
-        return self.sign * items[0][1]
+        recent.append((t, key))
+        while len(recent) > 1 and recent[1][0] <= horizon:
+            recent.popleft()
+        best = items[0][1]
+        if recent[0][0] < horizon and recent[0][1] < best:
+            best = recent[0][1]  # held from before the window opened
+        return self.sign * best
+
+    def reset(self) -> None:
+        self.items.clear()
+        self.recent.clear()
 
 
 class SpeedWindows:
@@ -48,12 +63,18 @@ class SpeedWindows:
     def update(self, t: float, speed: float) -> tuple[float, float]:
         return self.now_low.update(t, speed), self.base.update(t, self.sustained_high.update(t, speed))
 
+    def reset(self) -> None:
+        """Forget the speed's history (after a long gap: spec 7.1's clock stops)."""
+        for window in (self.now_low, self.sustained_high, self.base):
+            window.reset()
+
 
 class SpeedJump:
     """Speed risen by >= 2.5 km/h within 3 s; at most one per 10 s.
 
     A speed must last the noise time to count (see SpeedWindows), so a one-sample spike or
-    dropout can neither make nor fake a jump.
+    dropout can neither make nor fake a jump. An unknown stretch of the sensor_fault time
+    or more forgets the speed's history: no jump is measured across it.
     """
 
     kind = "speed_jump"
@@ -64,9 +85,11 @@ class SpeedJump:
         self.within_s = cfg.within_s
         self.rise_mps = kmh_to_mps(cfg.rise_kmh)
         self.min_gap_s = cfg.min_gap_s
+        self.gap_s = rules.sensor_fault.fault_s
         self.windows = SpeedWindows(self.noise_s, self.within_s)
         self.rising = False
         self.last_t = -INF
+        self.gap_since: float | None = None  # the first sample of an unknown stretch under way
 
     def watches(self) -> list[tuple[str, float]]:
         return []  # depends on the speed's history: `replay` watches `rising` itself
@@ -77,7 +100,14 @@ class SpeedJump:
     def update(self, s: Sample, session_start: float | None, out: list[Event]) -> None:
         speed = s.speed_mps
         if speed is None:
+            if self.gap_since is None:
+                self.gap_since = s.t
             return
+        if self.gap_since is not None:
+            if s.t - self.gap_since >= self.gap_s:
+                self.windows.reset()
+                self.rising = False
+            self.gap_since = None
         current, base = self.windows.update(s.t, speed)
         rising = current - base >= self.rise_mps
         if rising and not self.rising:
