@@ -175,7 +175,7 @@ class MicroPythonFirmware:
             try:
                 self.process.stdin.write(line + "\n")
             except (BrokenPipeError, ValueError):
-                pass
+                return  # Node has exited (at the end, or it crashed: its missing log then fails the run)
 
     def press(self, key: str) -> None:
         self._send("K " + key)
@@ -202,7 +202,7 @@ class MicroPythonFirmware:
                 try:
                     os.write(self.master, self.line_out.carry(bytes.fromhex(line[2:].strip())))
                 except (BlockingIOError, OSError):
-                    pass
+                    continue  # nobody reading the pty: lost, as on a wire
             elif line.startswith("L "):
                 self.log.add(line[2:].strip())
 

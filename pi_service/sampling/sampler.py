@@ -174,12 +174,11 @@ class Sampler:
             self.history.event(event)
         data = event.to_dict()
         key = (event.kind, event.detail.get("channel"))
-        if action:
-            pass  # not an alert: the snapshot's "ramp" says what the ramp-down is doing
-        elif event.phase == "start":
+        # (An action is no alert: the snapshot's "ramp" says what the ramp-down is doing.)
+        if not action and event.phase == "start":
             self.alerts[key] = {"kind": event.kind, "since_t": event.t, "message": event.message,
                                 "detail": event.detail}
-        elif event.phase == "end":
+        elif not action and event.phase == "end":
             self.alerts.pop(key, None)
         self.recent = (self.recent + [data])[-RECENT_EVENTS:]
         self._alerts_json = json.dumps(list(self.alerts.values()), separators=(",", ":"))
