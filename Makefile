@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MICROPYTHON_NPM := @micropython/micropython-webassembly-pyscript@1.27.0
 NODE_STAMP := .node/.installed
 
-.PHONY: demo test bench bench-web bench-replay clean
+.PHONY: demo test test-pi bench bench-web bench-replay clean
 
 # The venv, with the package (editable) and its test tools; redone when pyproject changes.
 $(STAMP): pyproject.toml
@@ -43,6 +43,11 @@ demo: $(STAMP)
 test: $(STAMP) $(NODE_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest -q
 
+# The Pi in a box alone (tests/pibox/, docs/install.md): Debian 12's kernel and systemd under
+# QEMU, install.sh, and the unit checked on gpio-sim, i2c-stub and a UART. Part of `make test`.
+test-pi: $(STAMP)
+	$(BIN)/python tests/pibox/run.py
+
 # The sampling loop at 200 Hz for 60 s under web load and a busy core, next to the naive
 # baseline. SECONDS=10 for a quick look.
 SECONDS ?= 60
@@ -58,4 +63,4 @@ bench-replay: $(STAMP)
 	$(BIN)/python bench/replay_throughput.py
 
 clean:
-	rm -rf $(VENV) .node .pytest_cache build *.egg-info
+	rm -rf $(VENV) .node .pytest_cache build *.egg-info .pibox

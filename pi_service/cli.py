@@ -49,7 +49,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--sim", is_flag=True, help="Run on the virtual treadmill instead of a Pi's hardware.")
 @click.option("--config", "config_path", metavar="FILE", help="TOML config file (default: built-in defaults).")
 @click.option("--record", metavar="FILE.csv", help="Write calibrated samples to FILE.csv (spec recording format).")
-@click.option("--host", help="Address to serve on (default: config web.host, 0.0.0.0).")
+@click.option("--host", help="Address to serve on (default: config web.host, '::', every interface).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port to serve on (default: config web.port, 8080).")
 @click.option("--scenario", metavar="NAME|FILE", help="Sim scenario: a bundled name or a file (default: config).")
 @click.option("--speedup", type=click.FloatRange(0, 100, min_open=True),

@@ -7,6 +7,7 @@ stop and is joined. The whole stop takes well under two seconds.
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import socket
@@ -35,7 +36,29 @@ def _on_sigterm(signum, frame):
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything starts so a busy port is a clear error."""
+    """The listening socket, bound before anything starts so a busy port is a clear error.
+
+    "::" is every interface, IPv4 and IPv6 on one socket (IPv4 clients appear as
+    ::ffff:a.b.c.d), whatever the net.ipv6.bindv6only sysctl says; on a Pi booted with
+    IPv6 disabled it falls back to every IPv4 interface."""
+    if host == "::":
+        try:
+            sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        except OSError:
+            log.info("no IPv6 here: serving on IPv4 only")
+            return bind("0.0.0.0", port)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        try:
+            sock.bind(("::", port))
+        except OSError as exc:
+            sock.close()
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                log.info("no IPv6 here: serving on IPv4 only")
+                return bind("0.0.0.0", port)
+            raise CompanionError(f"cannot serve on [::]:{port}: {exc.strerror}") from None
+        sock.listen(128)
+        return sock
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:

@@ -21,7 +21,30 @@ def test_board_refuses_a_torn_payload():
     board = SnapshotBoard()
     board.publish({"t": 1.0})
     board._view[20] ^= 0xFF  # corrupt one payload byte behind the writer's back
-    assert board.read(attempts=3) is None
+    assert board.read(wait_s=0.01) is None
+
+
+def test_a_read_waits_out_a_write_in_progress_and_never_loses_what_it_saw():
+    """A writer preempted mid-write (the sampling process on a busy core) used to make a read
+    give up at once and the API answer 503 "no snapshot yet"."""
+    import struct
+    import threading
+    import time
+
+    board = SnapshotBoard()
+    board.publish({"t": 1.0})
+    assert board.read() == {"t": 1.0}
+    sequence = struct.unpack_from("<Q", board._view, 0)[0]
+    struct.pack_into("<Q", board._view, 0, sequence + 1)  # a write begun, the writer preempted
+    board._sequence = sequence
+    finish = threading.Timer(0.02, lambda: board.publish({"t": 2.0}))
+    finish.start()
+    started = time.monotonic()
+    assert board.read() == {"t": 2.0}  # waited for it
+    assert time.monotonic() - started < 0.05
+    finish.join()
+    struct.pack_into("<Q", board._view, 0, board._sequence + 1)  # and one that never finishes
+    assert board.read(wait_s=0.01) == {"t": 2.0}  # the last one seen: stale, and its age says so
 
 
 def _publish_many(board, count):

@@ -16,7 +16,7 @@ def test_no_file_means_the_documented_defaults():
     assert config.belt.gpio == 17 and config.buzzer.gpio == 18
     assert config.rails.address == 0x48 and config.incline.address == 0x53
     assert config.console.port == "/dev/serial0"
-    assert config.web.port == 8080 and config.web.host == "0.0.0.0"
+    assert config.web.port == 8080 and config.web.host == "::"
     assert config.rules.rail_lean.force_n == 80 and config.rules.steep_incline.hold_s == 900
 
 

@@ -177,3 +177,19 @@ def test_a_stop_during_start_up_is_clean(sig, group, delay):
     assert "Traceback" not in stderr, stderr
     time.sleep(0.3)
     assert children(process.pid) == []
+
+
+def test_every_interface_means_ipv4_and_ipv6_on_one_socket():
+    import socket
+
+    from pi_service.daemon import bind
+
+    sock = bind("::", 0)
+    try:
+        port = sock.getsockname()[1]
+        for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+            with socket.create_connection((address, port), timeout=5):
+                peer, _ = sock.accept()
+                peer.close()
+    finally:
+        sock.close()

@@ -1,3 +1,4 @@
+import time
 import pytest
 
 from pi_service.actions.nudges import PATTERNS, NudgePolicy, escalated
@@ -146,3 +147,50 @@ def test_snooze_and_acknowledge_cover_every_channel_of_a_kind():
     assert policy.tick(120.0) == []
     policy.acknowledge("sensor_fault")
     assert policy.tick(400.0) == [] and policy.answer("sensor_fault")[1]
+
+
+def test_history_times_follow_a_clock_set_late_by_ntp(tmp_path):
+    """A Pi without a real-time clock boots with a stale time and NTP sets it minutes later,
+    perhaps mid-session: the rows written before are rewritten, the ones after are right."""
+    import threading
+
+    path = tmp_path / "history.sqlite3"
+    mono = [1000.0]
+    wall = [1_600_000_000.0]  # 2020: the stale clock (fake-hwclock's last saved time)
+    lock = threading.Lock()
+
+    def read(clock):
+        with lock:
+            return clock[0] + mono[0] - 1000.0 if clock is wall else clock[0]
+    writer = HistoryWriter(path, wall=lambda: read(wall), monotonic=lambda: read(mono))
+    summary = {"started_t": 1000.0, "ended_t": None, "duration_s": 0.0, "distance_m": 0.0, "steep_s": 0.0,
+               "max_speed_mps": 2.0, "rules": {}}
+    writer.session(summary)
+    writer.event(Event(1010.0, "speed_jump", "instant", "careful"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not _rows(path, "SELECT count(*) FROM events")[0][0]:
+        time.sleep(0.05)
+    with lock:  # NTP: the true time is 2026-12-01T12:00:00Z at monotonic 1000
+        wall[0] = 1_796_126_400.0
+        mono[0] = 1020.0
+    writer.session(dict(summary, ended_t=1030.0, duration_s=30.0))
+    writer.event(Event(1030.0, "abrupt_stop", "instant", "cool down"))
+    writer.close()
+    (session,) = _rows(path, "SELECT started_at, ended_at FROM sessions")
+    assert session == ("2026-12-01T12:00:00+00:00", "2026-12-01T12:00:30+00:00")
+    assert [at for (at,) in _rows(path, "SELECT at FROM events ORDER BY t")] == [
+        "2026-12-01T12:00:10+00:00", "2026-12-01T12:00:30+00:00"]
+
+
+def _rows(path, query):
+    import sqlite3
+
+    if not path.exists():
+        return [(0,)]
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(query).fetchall()
+    except sqlite3.OperationalError:
+        return [(0,)]
+    finally:
+        db.close()

@@ -85,3 +85,44 @@ def test_bus_timeouts_raise_faults_and_the_loop_keeps_its_rate(rig):
     final = board.read()
     assert final["faults"] == []  # recovered on their own
     assert final["loop"]["device_errors"]["ADS1115"] >= 1
+
+
+def test_a_pin_factory_that_fails_says_what_failed():
+    from pi_service.sampling.sampler import gpio_failure
+
+    assert "install the 'pi' extra" in gpio_failure(ModuleNotFoundError("No module named 'lgpio'"))
+    pipe = FileNotFoundError(2, "No such file or directory", ".lgd-nfy-3")
+    assert "notification pipe in the working directory" in gpio_failure(pipe)
+    assert "'pi' extra" not in gpio_failure(pipe)
+    hidden = FileNotFoundError(2, "No such file or directory", "/proc/cpuinfo")
+    assert "which Raspberry Pi" in gpio_failure(hidden) and "ProcSubset=pid" in gpio_failure(hidden)
+    assert "gpio group" in gpio_failure(PermissionError(13, "Permission denied", "/dev/gpiochip0"))
+
+
+def test_the_sampling_process_locks_little_more_than_it_uses(tmp_path):
+    """mlockall counts every mapping: glibc's per-thread malloc arenas (64 MiB reserved each)
+    took six helper threads past the unit's LimitMEMLOCK=128M; with one arena they fit."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import threading, re\n"
+        "from pi_service.sampling.realtime import enter_realtime\n"
+        "print(enter_realtime(0, None))\n"
+        "def work():\n"
+        "    [bytearray(4096) for _ in range(200)]\n"
+        "    done.wait()\n"
+        "done = threading.Event()\n"
+        "threads = [threading.Thread(target=work) for _ in range(8)]\n"
+        "[t.start() for t in threads]\n"
+        "import time; time.sleep(0.5)\n"
+        "status = open('/proc/self/status').read()\n"
+        "print(re.search(r'VmLck:\\s+(\\d+)', status).group(1), re.search(r'VmSize:\\s+(\\d+)', status).group(1))\n"
+        "done.set()\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    notes, sizes = out.stdout.strip().splitlines()
+    locked_kb, size_kb = map(int, sizes.split())
+    if "memory locked" in notes:
+        assert locked_kb < 96 * 1024, f"{locked_kb} kB locked"
+    assert size_kb < 120 * 1024, f"{size_kb} kB of address space with 8 helper threads"

@@ -72,10 +72,17 @@ def test_install_dry_run_against_a_scratch_root_is_idempotent_and_uninstalls(tmp
     assert unit.read_text() == UNIT.read_text()
     assert (root / "var/lib/treadmill-companion").is_dir()
     for planned in ("useradd --system", "--groups gpio,i2c,dialout treadmill-companion", "python3 -m venv",
-                    "pip install --upgrade", "[pi]", "systemctl daemon-reload", "systemctl enable",
+                    "pip install --no-compile --upgrade", "[pi]", "compileall", "systemctl daemon-reload", "systemctl enable",
                     "systemctl restart", "pair --config /etc/treadmill-companion/config.toml"):
         assert planned in first.stdout, planned
     assert "http://" in first.stdout and ":8080/" in first.stdout
+    # Plain Debian: the gpio group and the udev rules Raspberry Pi OS has are made here.
+    rules = root / "etc/udev/rules.d/60-treadmill-companion.rules"
+    gpio_group_missing = subprocess.run(["getent", "group", "gpio"], capture_output=True).returncode != 0
+    assert 'KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"' in rules.read_text()
+    assert "udevadm trigger" in first.stdout
+    if gpio_group_missing:
+        assert "groupadd --system gpio" in first.stdout
     # Again, after the person edited the config: the config is kept, nothing else changes.
     config.write_text(config.read_text() + "\n# edited\n")
     second = install(root)
@@ -83,10 +90,12 @@ def test_install_dry_run_against_a_scratch_root_is_idempotent_and_uninstalls(tmp
     assert config.read_text().endswith("# edited\n")
     # Uninstall keeps the config and the state; --purge removes them.
     removed = install(root, "--uninstall")
-    assert removed.returncode == 0 and not unit.exists() and config.exists()
+    assert removed.returncode == 0 and not unit.exists() and config.exists() and not rules.exists()
     assert "systemctl disable --now treadmill-companion.service" in removed.stdout
     purged = install(root, "--uninstall", "--purge")
     assert purged.returncode == 0 and not config.exists() and "userdel treadmill-companion" in purged.stdout
+    if gpio_group_missing:  # made by the install, so removed with it
+        assert "groupdel gpio" in purged.stdout
 
 
 def test_install_refuses_bad_options_and_a_missing_source(tmp_path):

@@ -90,3 +90,52 @@ def test_openapi_describes_every_endpoint(source):
     spec = client(source).get("/openapi.json").json()
     assert {"/healthz", "/api/status"} <= set(spec["paths"])
     assert "Status" in spec["components"]["schemas"]
+
+
+class _Adapter:
+    def __init__(self, *ips):
+        self.ips = list(ips)
+
+
+class _IP:
+    def __init__(self, ip, prefix):
+        self.ip, self.network_prefix = ip, prefix
+        self.is_IPv4 = isinstance(ip, str)
+
+
+def test_the_host_allow_list_follows_the_pis_addresses_as_they_come_and_go():
+    from pi_service.web.guard import REFRESH_S, HostAllowList
+
+    adapters = [_Adapter(_IP("127.0.0.1", 8))]
+    now = [0.0]
+    allow = HostAllowList(Config(), adapters=lambda: adapters, clock=lambda: now[0])
+    assert not allow.allows_host("192.168.1.40")
+    # DHCP gives the Wi-Fi an address after start: accepted once the refresh interval has passed.
+    adapters.append(_Adapter(_IP("192.168.1.40", 24), _IP(("2a02:8108:1:2::40", 0, 0), 64)))
+    assert not allow.allows_host("192.168.1.40")  # refreshed at start, less than REFRESH_S ago
+    now[0] += REFRESH_S
+    assert allow.allows_host("192.168.1.40") and allow.allows_host("[2a02:8108:1:2::40]")
+    # A phone on the home network's global IPv6 prefix may connect; one elsewhere may not.
+    assert allow.allows_peer("2a02:8108:1:2::99") and not allow.allows_peer("2a02:8108:9:9::1")
+    assert allow.allows_peer("192.168.7.7") and allow.allows_peer("fe80::1%wlan0") and allow.allows_peer("::1")
+    assert not allow.allows_peer("8.8.8.8")
+    assert allow.allows_peer("::ffff:192.168.7.7") and not allow.allows_peer("::ffff:8.8.8.8")  # dual-stack
+    # The lease moves: the old address is dropped at the next refresh.
+    adapters[1] = _Adapter(_IP("192.168.1.41", 24))
+    now[0] += REFRESH_S
+    assert allow.allows_host("192.168.1.41") and not allow.allows_host("192.168.1.40")
+
+
+def test_an_ipv6_host_header_and_a_far_away_client_over_http(tmp_path):
+    from fastapi.testclient import TestClient
+    from pi_service.web.app import create_app
+    from pi_service.web.guard import host_of
+
+    assert host_of("[fe80::1]:8080") == "[fe80::1]" and host_of("pi.local:8080") == "pi.local"
+    app = create_app(None, Config(), hosts=["testserver", "[2a02::40]"], folder=tmp_path)
+    client = TestClient(app)
+    # (a path that does not exist: 404 once the guard lets the request through)
+    assert client.get("/nowhere", headers={"Host": "[2a02::40]:8080"}).status_code == 404
+    assert client.get("/nowhere", headers={"Host": "evil.example"}).status_code == 400
+    far = TestClient(app, client=("203.0.113.9", 5000))
+    assert far.get("/nowhere").status_code == 403

@@ -129,7 +129,7 @@ class ConsoleConfig(Section):
 
 
 class WebConfig(Section):
-    host: str = Field("0.0.0.0", min_length=1)
+    host: str = Field("::", min_length=1, description="'::' every interface, IPv4 and IPv6; '0.0.0.0' IPv4 only")
     port: int = Field(8080, ge=1, le=65535)
     allowed_hosts: list[str] = Field(default_factory=list, description="names to answer to besides this Pi's "
                                      "own host name, addresses and localhost (e.g. a DNS name you gave it)")

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import multiprocessing
 import struct
+import time
 import zlib
 
 _SEQUENCE = struct.Struct("<Q")
 _CHECK = struct.Struct("<II")  # payload length, payload CRC-32, right after the sequence
 _HEADER_SIZE = _SEQUENCE.size + _CHECK.size
 SIZE = 64 * 1024
+READ_WAIT_S = 0.05  # how long a read waits for a write in progress to finish
 
 
 class SnapshotBoard:
@@ -26,6 +28,7 @@ class SnapshotBoard:
         self.buffer = buffer if buffer is not None else ctx.RawArray("B", size)
         self._view = memoryview(self.buffer).cast("B")
         self._sequence = 0
+        self._last_read: dict | None = None  # this reader's last whole snapshot
 
     def __getstate__(self):
         return {"size": self.size, "buffer": self.buffer}
@@ -48,21 +51,32 @@ class SnapshotBoard:
         self._sequence += 1
         _SEQUENCE.pack_into(view, 0, self._sequence)  # even, and last: the snapshot is whole
 
-    def read(self, attempts: int = 50) -> dict | None:
-        """The latest snapshot, or None if nothing has been published yet."""
+    def read(self, wait_s: float = READ_WAIT_S) -> dict | None:
+        """The latest snapshot, or None if nothing has been published yet.
+
+        A read that meets a write in progress tries again, yielding the CPU between tries so
+        that a writer preempted mid-write (a slow core, the web process's own threads) can
+        finish, for up to `wait_s`. A writer stuck for longer than that is a stalled loop:
+        the last snapshot this reader saw is returned, whose age says so."""
         view = self._view
-        for _ in range(attempts):
+        deadline = None
+        while True:
             (sequence,) = _SEQUENCE.unpack_from(view, 0)
             if sequence == 0:
                 return None
-            if sequence % 2:
-                continue
-            length, crc = _CHECK.unpack_from(view, _SEQUENCE.size)
-            payload = bytes(view[_HEADER_SIZE:_HEADER_SIZE + length])
-            (again,) = _SEQUENCE.unpack_from(view, 0)
-            if again == sequence and length and zlib.crc32(payload) == crc:
-                try:
-                    return json.loads(payload)
-                except ValueError:
-                    continue
-        return None
+            if sequence % 2 == 0:
+                length, crc = _CHECK.unpack_from(view, _SEQUENCE.size)
+                payload = bytes(view[_HEADER_SIZE:_HEADER_SIZE + length])
+                (again,) = _SEQUENCE.unpack_from(view, 0)
+                if again == sequence and length and zlib.crc32(payload) == crc:
+                    try:
+                        self._last_read = json.loads(payload)
+                        return self._last_read
+                    except ValueError:
+                        pass  # torn in a way the CRC missed: read again
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + wait_s
+            elif now >= deadline:
+                return self._last_read
+            time.sleep(0.0002)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -240,6 +241,26 @@ class Sampler:
         }
 
 
+def gpio_failure(exc: BaseException) -> str:
+    """What failed when the pin factory could not start, and what to do about it."""
+    text = str(exc) or type(exc).__name__
+    filename = getattr(exc, "filename", None) or ""
+    if isinstance(exc, ImportError):
+        return f"{text} (install the 'pi' extra: pip install '.[pi]'; without a Pi use --sim)"
+    if ".lgd-nfy" in str(filename) or ".lgd-nfy" in text:
+        return (f"lgpio could not make its notification pipe in the working directory {os.getcwd()} "
+                f"({getattr(exc, 'strerror', None) or text}): start it from a writable folder "
+                "(the unit's WorkingDirectory=)")
+    if (type(exc).__name__ in ("PinUnknownPi", "BadPinFactory") or str(filename).startswith("/proc/")
+            or "revision" in text.lower()):
+        return (f"gpiozero could not tell which Raspberry Pi this is ({text}); it reads "
+                "/proc/device-tree/system/linux,revision or /proc/cpuinfo, which must be readable "
+                "(under systemd: no ProcSubset=pid)")
+    if "gpiochip" in text.lower() or isinstance(exc, PermissionError):
+        return f"{text} (is /dev/gpiochip* there, and is this user in the gpio group?)"
+    return f"{type(exc).__name__}: {text}"
+
+
 def open_hardware(config: Config, options: SamplerOptions):
     """(open_bus, pin_factory, treadmill): a Pi's buses and pins, or the virtual treadmill's."""
     if options.sim:
@@ -253,9 +274,8 @@ def open_hardware(config: Config, options: SamplerOptions):
         from gpiozero.pins.lgpio import LGPIOFactory
 
         pin_factory = LGPIOFactory()
-    except Exception as exc:  # noqa: BLE001 - lgpio raises several kinds when there is no GPIO chip
-        raise HardwareError(
-            f"no GPIO: {exc or type(exc).__name__} (on a Pi install the 'pi' extra; elsewhere use --sim)") from None
+    except Exception as exc:  # noqa: BLE001 - lgpio and gpiozero raise several kinds; each is told apart below
+        raise HardwareError(f"no GPIO: {gpio_failure(exc)}") from None
     from pi_service.drivers.i2c import open_bus
 
     return open_bus, pin_factory, None

@@ -16,6 +16,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from pi_service.config import Config
 from pi_service.core.events import Event
@@ -86,6 +87,21 @@ class History:
                         " steep_s=?, max_speed_mps=?, rules=? WHERE id=?", (*values, session_id))
         return session_id
 
+    def next_event_id(self) -> int:
+        return int(self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM events").fetchone()[0])
+
+    def rewrite_times(self, wall_offset: float, session_ids: list[int], first_event_id: int) -> None:
+        """Redo the wall-clock times of rows this run wrote from their monotonic times."""
+        for row_id in session_ids:
+            row = self.db.execute("SELECT started_t, duration_s, ended_at FROM sessions WHERE id=?", (row_id,)).fetchone()
+            if row is not None:
+                started_t, duration_s, ended_at = row
+                self.db.execute("UPDATE sessions SET started_at=?, ended_at=? WHERE id=?",
+                                (_iso(started_t + wall_offset),
+                                 None if ended_at is None else _iso(started_t + duration_s + wall_offset), row_id))
+        rows = self.db.execute("SELECT id, t FROM events WHERE id >= ?", (first_event_id,)).fetchall()
+        self.db.executemany("UPDATE events SET at=? WHERE id=?", [(_iso(t + wall_offset), i) for i, t in rows])
+
     def add_event(self, session_id: int | None, event: Event, wall_offset: float) -> None:
         self.db.execute("INSERT INTO events (session_id, at, t, kind, phase, message, detail)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -103,13 +119,18 @@ class HistoryWriter:
     """The sampling process's hand-off to the database: `put` never blocks the loop."""
 
     COMMIT_EVERY_S = 1.0
+    CLOCK_STEP_S = 2.0  # the wall clock moving more than this against the monotonic one: a clock set
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, wall: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic):
         self.path = path
         self.error: str | None = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        # Monotonic -> wall clock, read here rather than in the loop.
-        self._wall_offset = time.time() - time.monotonic()
+        # Monotonic -> wall clock, read here rather than in the loop, and again for each row:
+        # a Pi without a real-time clock starts with a stale time and is set by NTP minutes
+        # later, perhaps mid-session. When it is, this run's rows are rewritten.
+        self._wall, self._monotonic = wall, monotonic
+        self._wall_offset = wall() - monotonic()
         self._thread = threading.Thread(target=self._run, name="history", daemon=True)
         self._thread.start()
 
@@ -127,6 +148,7 @@ class HistoryWriter:
         history = None
         session_ids: dict[float, int] = {}  # started_t -> row id
         current: int | None = None
+        first_event_id: int | None = None  # this run's first event row
         last_commit = time.monotonic()
         while True:
             try:
@@ -136,6 +158,13 @@ class HistoryWriter:
             try:
                 if history is None:
                     history = History(self.path)
+                    if first_event_id is None:
+                        first_event_id = history.next_event_id()
+                offset = self._wall() - self._monotonic()
+                if abs(offset - self._wall_offset) > self.CLOCK_STEP_S:
+                    log.info("the clock was set (%+.0f s): rewriting this run's history times", offset - self._wall_offset)
+                    self._wall_offset = offset
+                    history.rewrite_times(offset, list(session_ids.values()), first_event_id)
                 if item is None:
                     history.commit()
                     history.close()

@@ -11,14 +11,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from pi_service import __version__
 from pi_service.config import Config
 from pi_service.pairing import PairingStore
 from pi_service.storage.history import state_dir
 from pi_service.web import controls, history, page, status, stream
-from pi_service.web.guard import allowed_hosts
+from pi_service.web.guard import HostAllowList, LocalNetworkOnly
 
 STATIC = Path(__file__).parent / "static"
 
@@ -36,11 +35,11 @@ def create_app(source, config: Config, sim: bool = False, hosts: list[str] | Non
     app.state.source = source
     app.state.config = config
     app.state.sim = sim
-    app.state.allowed_hosts = allowed_hosts(config) if hosts is None else hosts
+    app.state.allowed_hosts = HostAllowList(config, fixed=hosts)
     app.state.pairing = PairingStore(folder)
     app.state.history_path = folder / "history.sqlite3"
     app.state.broadcaster = stream.Broadcaster(app)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=app.state.allowed_hosts)
+    app.add_middleware(LocalNetworkOnly, allow=app.state.allowed_hosts)
     for module in (status, stream, history, controls, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -2,8 +2,11 @@
 
 - Every request's Host header must name this Pi (its host name, `<name>.local`, any of its
   addresses, localhost, or a name added in `[web] allowed_hosts`): a DNS-rebinding page
-  on another site cannot reach the API under its own name. Starlette's
-  TrustedHostMiddleware does the check (400 otherwise).
+  on another site cannot reach the API under its own name (400 otherwise). The addresses
+  follow the Pi's: a Wi-Fi Pi gets its address from DHCP after the daemon has started.
+- Every client must be on one of this Pi's networks (loopback, link-local, a private range,
+  or the prefix of an interface: a home network's IPv6 addresses are global ones), 403
+  otherwise; the unit's IPAddressAllow= can only list fixed ranges.
 - A state-changing request that carries an Origin header (every browser sends one on a
   POST) must come from a page served under one of those names (403 otherwise).
 - A state-changing request needs a pairing token (`Authorization: Bearer <token>` or
@@ -12,43 +15,136 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+import time
+from typing import Callable
 from urllib.parse import urlsplit
 
 import ifaddr
 from fastapi import HTTPException, Request
+from starlette.responses import PlainTextResponse
 
 from pi_service.config import Config
 from pi_service.pairing import PairingError
 
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
+REFRESH_S = 1.0  # an unknown Host re-reads the interfaces at most this often
+# As the unit's IPAddressAllow=: private IPv4 ranges and IPv6 unique-local addresses.
+PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
 
 
-def allowed_hosts(config: Config) -> list[str]:
-    """The names and addresses this Pi answers to."""
-    hosts = set(LOCAL_NAMES) | set(config.web.allowed_hosts)
-    name = socket.gethostname()
-    hosts |= {name, f"{name}.local", socket.getfqdn()}
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            if ip.is_IPv4:
-                hosts.add(ip.ip)
-            else:
-                hosts.add(f"[{ip.ip[0].split('%')[0]}]")
-    if config.web.host not in ("0.0.0.0", "::"):
-        hosts.add(config.web.host)
-    return sorted(hosts)
+class HostAllowList:
+    """The names and addresses this Pi answers to, and the networks its clients may be on.
+
+    Read from the interfaces at start and again when a request names a host or comes from
+    a peer not known yet (at most once every REFRESH_S), so an address that arrives later
+    (DHCP, a second interface, IPv6 router advertisements) is accepted within a second,
+    and one that has gone is dropped at the next refresh. `fixed` (tests) is the whole list.
+    """
+
+    def __init__(self, config: Config, fixed: list[str] | None = None,
+                 adapters: Callable[[], list] = ifaddr.get_adapters, clock: Callable[[], float] = time.monotonic):
+        self._config, self._fixed, self._adapters, self._clock = config, fixed, adapters, clock
+        self._names: set[str] = set()
+        self._networks: list = []
+        self._read_at: float | None = None
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self._read_at = self._clock()
+        if self._fixed is not None:
+            self._names = {name.lower() for name in self._fixed}
+            return
+        names = set(LOCAL_NAMES) | set(self._config.web.allowed_hosts)
+        name = socket.gethostname()
+        names |= {name, f"{name}.local", socket.getfqdn()}
+        networks = []
+        for adapter in self._adapters():
+            for ip in adapter.ips:
+                address = ip.ip if ip.is_IPv4 else ip.ip[0].split("%")[0]
+                names.add(address if ip.is_IPv4 else f"[{address}]")
+                try:
+                    networks.append(ipaddress.ip_interface(f"{address}/{ip.network_prefix}").network)
+                except ValueError:
+                    pass  # an address ifaddr could not pair with a prefix: its name still counts
+        if self._config.web.host not in ("0.0.0.0", "::"):
+            names.add(self._config.web.host)
+        self._names = {n.lower() for n in names}
+        self._networks = networks
+
+    def _refreshed(self) -> bool:
+        """Re-read the interfaces unless that was done within REFRESH_S; True if it was done now."""
+        if self._read_at is not None and self._clock() - self._read_at < REFRESH_S:
+            return False
+        self._refresh()
+        return True
+
+    def names(self) -> list[str]:
+        return sorted(self._names)
+
+    def allows_host(self, host: str) -> bool:
+        """`host` is a Host header's name (an IPv6 address in brackets), without the port."""
+        host = host.lower()
+        return host in self._names or (self._refreshed() and host in self._names)
+
+    def allows_peer(self, peer: str) -> bool:
+        try:
+            address = ipaddress.ip_address(peer.split("%")[0])
+        except ValueError:
+            return True  # not an IP peer (a Unix socket, the test client): nothing to check
+        if address.version == 6 and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # an IPv4 client of the dual-stack socket
+        if address.is_loopback or address.is_link_local or any(address in n for n in PRIVATE_NETWORKS
+                                                                 if n.version == address.version):
+            return True
+        if self._fixed is not None:
+            return False
+
+        def on_link() -> bool:
+            return any(address in network for network in self._networks)
+        return on_link() or (self._refreshed() and on_link())
 
 
-def origin_allowed(origin: str, hosts: list[str]) -> bool:
+def host_of(header: str) -> str:
+    """The name in a Host header: `[v6]:port`, `[v6]`, `name:port` or `name`."""
+    if header.startswith("["):
+        end = header.find("]")
+        return header[:end + 1] if end > 0 else header
+    return header.split(":", 1)[0]
+
+
+class LocalNetworkOnly:
+    """ASGI middleware: the Host check (400) and the client's network (403), before anything
+    else reads the request."""
+
+    def __init__(self, app, allow: HostAllowList):
+        self.app, self.allow = app, allow
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            headers = dict(scope.get("headers") or [])
+            host = host_of(headers.get(b"host", b"").decode("latin-1"))
+            client = scope.get("client")
+            if not self.allow.allows_host(host):
+                await PlainTextResponse("Invalid host header", status_code=400)(scope, receive, send)
+                return
+            if client and not self.allow.allows_peer(client[0]):
+                await PlainTextResponse("This page is for this Pi's local network", status_code=403)(
+                    scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def origin_allowed(origin: str, allow: HostAllowList) -> bool:
     try:
         host = urlsplit(origin).hostname
     except ValueError:
         return False
     if host is None:
         return False
-    allowed = {name.lower() for name in hosts}  # (urlsplit lowercases the host; the Host check ignores case too)
-    return host.lower() in allowed or f"[{host.lower()}]" in allowed
+    # (urlsplit lowercases the host and drops an IPv6 address's brackets)
+    return allow.allows_host(f"[{host}]" if ":" in host else host)
 
 
 def require_pairing(request: Request) -> None:
