@@ -345,3 +345,28 @@ def test_a_snooze_silences_the_buzzer_only_the_ramp_still_comes(ride):
     ramp = ride.sampler.console_watch.ramp
     ride.sampler.command("snooze", "steep_incline", 600, time.monotonic())
     ride.run_until(lambda: ramp.state == "ramping", 15)
+
+
+def test_a_lost_info_is_asked_for_again():
+    """Found in the Pi in a box: the console heard the Pi's HELLO and answered INFO, the INFO
+    was lost on the wire, and the link waited for it forever, since the console's STATUS
+    said it heard the Pi and only a console that does not hear us got a new HELLO."""
+    sim = SimConsole(3.0)
+    real_frame, lost = sim.link.sender.frame, []
+
+    def frame(kind, payload=b""):
+        encoded = real_frame(kind, payload)
+        if kind == p.INFO and not lost:
+            lost.append(encoded)
+            return b""  # on the wire and never arrived
+        return encoded
+    sim.link.sender.frame = frame
+    sim.start()
+    link = ConsoleLink(sim.path, loop_deadline_s=None)
+    link.start()
+    try:
+        wait_for(lambda: link.state.alive, 5)
+        assert lost and link.state.firmware == FIRMWARE and link.state.console_hears_pi
+    finally:
+        link.close()
+        sim.stop()

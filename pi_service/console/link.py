@@ -4,8 +4,8 @@
   quiet (nothing valid for `DEAD_S`), it closes it and tries again with a doubling back-off
   (0.25 s up to 4 s).
 - Alive means both directions work: frames arrive from the console, and the console's
-  STATUS says it hears the Pi. A console that does not hear us gets a new HELLO once a
-  second; the link is reported down meanwhile.
+  STATUS says it hears the Pi. A console that does not hear us, or whose INFO has not
+  come, gets a new HELLO once a second; the link is reported down meanwhile.
 - Speaks only for a sampling loop that is alive: HELLO, HEARTBEAT and commands go out only
   while the loop has ticked within `loop_deadline_s`, so a loop stuck in a driver call
   falls silent and the firmware's 500 ms safety acts.
@@ -37,7 +37,7 @@ BACKOFF_FIRST_S = 0.25
 BACKOFF_MAX_S = 4.0
 READ_TIMEOUT_S = 0.02
 WRITE_TIMEOUT_S = 0.1  # a stuck peer (flow control) cannot hold the thread longer than this
-HELLO_AGAIN_S = 1.0  # a console whose STATUS says it does not hear us gets a new HELLO this often
+HELLO_AGAIN_S = 1.0  # a console that does not hear us, or whose INFO has not come, gets a new HELLO this often
 LOOP_DEADLINE_S = 0.2  # the sampling loop silent this long: send nothing (two periods at its slowest, 10 Hz)
 COMMAND_MAX_AGE_S = 0.5  # a command that waited this long to go out is stale: dropped
 NAMES = {p.RAMP: "ramp", p.STOP_RAMP: "stop_ramp"}
@@ -242,8 +242,10 @@ class ConsoleLink:
                 self._abandon(sender, "no answer (the sampling loop stalled)")
                 self._drop_queued("not sent: the sampling loop stalled")
                 continue
-            if hello_t is None or (not self.state.console_hears_pi and now - hello_t > HELLO_AGAIN_S):
-                # A new conversation, or the console does not hear us (our HELLO lost?): start again.
+            if hello_t is None or ((not self.state.console_hears_pi or self.state.protocol is None)
+                                   and now - hello_t > HELLO_AGAIN_S):
+                # A new conversation, the console does not hear us (our HELLO lost?), or its
+                # INFO has not come (lost on the way back): start again.
                 self._write(port, sender.frame(p.HELLO))
                 hello_t = now
                 next_beat = now + self.heartbeat_s

@@ -94,6 +94,10 @@ def readme_install_steps() -> list[str]:
         steps.append(line.replace("<this repository>", str(SRC)))
     if not any("install.sh" in step for step in steps):
         raise Failed(f"the README's install block has no install.sh: {steps}")
+    override = BOX / "unit-override.service"  # run.py --unit FILE
+    if override.exists():
+        at = next(i for i, step in enumerate(steps) if "install.sh" in step)
+        steps.insert(at, f"cp {override} systemd/{UNIT}")
     return steps
 
 

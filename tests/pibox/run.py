@@ -31,6 +31,7 @@ import build  # noqa: E402  (tests/pibox/build.py)
 ARTIFACT = REPO / "test-artifacts" / "pi-in-a-box.json"
 RESULTS = build.GUEST / "results.json"
 CONSOLE_LOG = build.BOX / "console.log"
+UNIT_OVERRIDE = build.GUEST / "unit-override.service"
 # Under TCG (no KVM here) the guest runs ~15x slower than the host: boot ~40 s, the
 # install ~60 s, the checks ~60 s. The deadline only ends a guest that hangs.
 DEADLINE_S = 900
@@ -58,6 +59,8 @@ def qemu_command(parts: dict, firmware_tty: str, cpus: int) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cpus", type=int, default=2, help="guest CPUs (TCG runs one host thread per CPU)")
+    parser.add_argument("--unit", type=Path, help="install this unit file instead of the project's "
+                        "(to see what the checks catch in another unit)")
     args = parser.parse_args(argv)
 
     from pi_service.sim.console import SimConsole
@@ -72,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     timings["build_s"] = round(time.monotonic() - t0, 1)
     RESULTS.unlink(missing_ok=True)
     CONSOLE_LOG.unlink(missing_ok=True)
+    UNIT_OVERRIDE.unlink(missing_ok=True)
+    if args.unit:
+        UNIT_OVERRIDE.write_bytes(args.unit.read_bytes())
 
     console = SimConsole()
     console.start()
@@ -99,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                               "detail": "no results from the guest; qemu: " + qemu_output.strip()[-500:]
                               + " | console: " + " | ".join(tail)}]}
     report["timings"] = {**timings, **report.get("timings", {})}
+    if args.unit:
+        report["unit"] = str(args.unit)
     ARTIFACT.parent.mkdir(exist_ok=True)
     ARTIFACT.write_text(json.dumps(report, indent=2) + "\n")
     passed = sum(1 for check in report["checks"] if check["ok"])
