@@ -113,7 +113,8 @@ def stream(*command: str, timeout: float, env: dict) -> str:
         if time.monotonic() > deadline:
             process.kill()
     if process.wait() != 0:
-        raise Failed(f"`{' '.join(command)}` exited {process.returncode}: " + " | ".join(l.strip() for l in lines[-6:]))
+        shown = " ".join(command).replace("\n", " ; ")
+        raise Failed(f"`{shown}` exited {process.returncode}: " + " | ".join(l.strip() for l in lines[-6:]))
     return "".join(lines)
 
 
@@ -280,7 +281,11 @@ def run_checks() -> None:
     def _():
         started = time.monotonic()
         steps = readme_install_steps()
-        out = stream("sh", "-ec", "cd /root\n" + "\n".join(steps), timeout=900, env=env)
+        try:
+            out = stream("sh", "-ec", "cd /root\n" + "\n".join(steps), timeout=900, env=env)
+        except Failed as exc:
+            said = [line for line in journal().splitlines() if NAME in line or "error" in line][-3:]
+            raise Failed(f"{exc} | the unit's journal: {' | '.join(said)}") from None
         install_out.append(out)
         timings["install_s"] = round(time.monotonic() - started, 1)
         problems = []
@@ -500,9 +505,11 @@ def run_checks() -> None:
     def _():
         props = show("WatchdogUSec", "RestartUSec", "NRestarts")
         watchdog_s, restart_s = (int(re.fullmatch(r"(\d+)s", props[p]).group(1)) for p in ("WatchdogUSec", "RestartUSec"))
-        loop_pid = next((pid for pid, tid, policy, prio in sampler_tasks() if policy == os.SCHED_FIFO and prio == 50), None)
+        # The sampling process: spawned by multiprocessing (the resource tracker is the other child).
+        loop_pid = next((pid for pid in unit_pids()
+                         if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()), None)
         if loop_pid is None:
-            raise Failed("no sampling process (SCHED_FIFO 50) to stop")
+            raise Failed(f"no sampling process among the unit's {unit_pids()} to stop")
         os.kill(loop_pid, signal.SIGSTOP)
         stopped_at = time.monotonic()
         # systemd kills the unit when the pings stop (the loop's snapshots go stale within
