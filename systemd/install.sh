@@ -124,7 +124,7 @@ make_user() {
         if ! getent group "$group" >/dev/null 2>&1; then
             run groupadd --system "$group"
             mkdir -p "$ETC"
-            echo "$group" >> "$CREATED_GROUPS"
+            grep -qsx "$group" "$CREATED_GROUPS" || echo "$group" >> "$CREATED_GROUPS"
         fi
     done
     if ! getent passwd "$USER_NAME" >/dev/null 2>&1; then
@@ -140,7 +140,7 @@ device_access() {
     # rules (99-com.rules) do it; elsewhere this rule does the same.
     if grep -qs 'GROUP="gpio"' /usr/lib/udev/rules.d/*.rules /lib/udev/rules.d/*.rules \
         "$ROOT/etc/udev/rules.d/"*.rules 2>/dev/null && [ ! -f "$UDEV_RULES" ]; then
-        say "the system's udev rules already give the gpio and i2c groups their devices"
+        say "the system's udev rules already give the gpio group its devices (Raspberry Pi OS)"
         return
     fi
     cat > "$ETC/.udev-rules" <<'RULES'
@@ -187,7 +187,8 @@ install_program() {
     # Debian's own pip (23 on Bookworm) does the job; the bytecode is compiled afterwards
     # on every core at once rather than file by file (twice as fast on a Pi 4).
     "$OPT/venv/bin/pip" install --quiet --no-compile --upgrade "${SOURCE}[pi]"
-    "$OPT/venv/bin/python" -m compileall -q -j 0 "$OPT/venv/lib" >/dev/null
+    "$OPT/venv/bin/python" -m compileall -q -j 0 "$OPT/venv/lib" >/dev/null \
+        || say "some files did not compile to bytecode (harmless: Python compiles them when it needs them)"
     say "installed the program into $OPT/venv"
 }
 

@@ -187,7 +187,11 @@ def test_every_interface_means_ipv4_and_ipv6_on_one_socket():
     sock = bind("::", 0)
     try:
         port = sock.getsockname()[1]
-        for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        with open("/proc/net/if_inet6") if os.path.exists("/proc/net/if_inet6") else open(os.devnull) as f:
+            ipv6_loopback = any(line.startswith("0" * 31 + "1") for line in f)
+        # Without IPv6 (a container without it) "::" falls back to every IPv4 interface.
+        assert sock.family == (socket.AF_INET6 if ipv6_loopback else socket.AF_INET)
+        for family, address in ((socket.AF_INET, "127.0.0.1"),) + (((socket.AF_INET6, "::1"),) if ipv6_loopback else ()):
             with socket.create_connection((address, port), timeout=5):
                 peer, _ = sock.accept()
                 peer.close()

@@ -126,3 +126,20 @@ def test_the_sampling_process_locks_little_more_than_it_uses(tmp_path):
     if "memory locked" in notes:
         assert locked_kb < 96 * 1024, f"{locked_kb} kB locked"
     assert size_kb < 120 * 1024, f"{size_kb} kB of address space with 8 helper threads"
+
+
+def test_lgpio_gets_a_writable_working_directory(tmp_path, monkeypatch):
+    """`sudo -u treadmill-companion ... doctor` from a clone in /home/pi: lgpio's pipe would go
+    into a folder that user cannot write, and gpiozero would fail with a FileNotFoundError."""
+    import os
+
+    from pi_service.sampling import sampler
+
+    monkeypatch.chdir(tmp_path)
+    assert sampler.lgpio_folder() == str(tmp_path)  # writable: stays
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if path == "." else real_access(path, mode))
+    monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
+    moved = sampler.lgpio_folder()
+    assert os.getcwd() == moved != str(tmp_path) and "treadmill-companion-lgpio-" in moved
+    os.rmdir(moved)

@@ -108,7 +108,7 @@ def test_the_host_allow_list_follows_the_pis_addresses_as_they_come_and_go():
 
     adapters = [_Adapter(_IP("127.0.0.1", 8))]
     now = [0.0]
-    allow = HostAllowList(Config(), adapters=lambda: adapters, clock=lambda: now[0])
+    allow = HostAllowList(Config(), adapters=lambda: adapters, clock=lambda: now[0], routes=lambda: [])
     assert not allow.allows_host("192.168.1.40")
     # DHCP gives the Wi-Fi an address after start: accepted once the refresh interval has passed.
     adapters.append(_Adapter(_IP("192.168.1.40", 24), _IP(("2a02:8108:1:2::40", 0, 0), 64)))
@@ -139,3 +139,28 @@ def test_an_ipv6_host_header_and_a_far_away_client_over_http(tmp_path):
     assert client.get("/nowhere", headers={"Host": "evil.example"}).status_code == 400
     far = TestClient(app, client=("203.0.113.9", 5000))
     assert far.get("/nowhere").status_code == 403
+
+
+def test_a_dhcpv6_address_is_a_128_and_the_lans_prefix_comes_from_the_routes(tmp_path):
+    from pi_service.web.guard import HostAllowList, _on_link_ipv6_routes
+
+    routes = tmp_path / "ipv6_route"
+    zero = "0" * 32
+    routes.write_text(
+        f"2a020810000100020000000000000000 40 {zero} 00 {zero} 00000100 00000001 00000000 00000001 wlan0\n"
+        f"{zero} 00 {zero} 00 fe800000000000000000000000000001 00000400 00000003 00000000 00000003 wlan0\n"
+        f"fe800000000000000000000000000000 40 {zero} 00 {zero} 00000100 00000002 00000000 00000001 wlan0\n")
+    found = _on_link_ipv6_routes(str(routes))
+    assert [str(n) for n in found] == ["2a02:810:1:2::/64"]  # not the default route, not link-local
+    allow = HostAllowList(Config(), adapters=lambda: [_Adapter(_IP(("2a02:810:1:2::40", 0, 0), 128))],
+                          routes=lambda: found)
+    assert allow.allows_peer("2a02:810:1:2::99") and not allow.allows_peer("2a02:810:9::1")
+
+
+def test_wildcards_in_allowed_hosts_as_before(tmp_path):
+    from pi_service.web.guard import HostAllowList
+
+    config = Config.model_validate({"web": {"allowed_hosts": ["*.gym.example"]}})
+    allow = HostAllowList(config, adapters=lambda: [], routes=lambda: [])
+    assert allow.allows_host("treadmill-3.gym.example") and not allow.allows_host("gym.example.evil")
+    assert HostAllowList(Config(), fixed=["*"]).allows_host("anything")

@@ -11,6 +11,7 @@ import gc
 import json
 import logging
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -241,6 +242,22 @@ class Sampler:
         }
 
 
+def lgpio_folder() -> str:
+    """lgpio makes its notification pipe in the working directory and opens it by a relative
+    name, so that directory must be writable: under the unit it is the runtime folder; for
+    `sudo -u treadmill-companion ... doctor` run from a clone it is not, and this process
+    moves to a private temporary folder first (a relative path given to it would have named
+    a place in a folder this user cannot write to anyway)."""
+    if os.access(".", os.W_OK | os.X_OK):
+        return os.getcwd()
+    folder = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    if not folder or not os.access(folder, os.W_OK | os.X_OK):
+        folder = tempfile.mkdtemp(prefix="treadmill-companion-lgpio-")
+    log.info("working directory %s is not writable for lgpio's pipe: using %s", os.getcwd(), folder)
+    os.chdir(folder)
+    return folder
+
+
 def gpio_failure(exc: BaseException) -> str:
     """What failed when the pin factory could not start, and what to do about it."""
     text = str(exc) or type(exc).__name__
@@ -270,6 +287,7 @@ def open_hardware(config: Config, options: SamplerOptions):
         scenario = load_scenario(options.scenario or config.sim.scenario)
         treadmill = VirtualTreadmill(config, scenario, speedup=options.speedup)
         return treadmill.open_bus, treadmill.pin_factory, treadmill
+    lgpio_folder()
     try:
         from gpiozero.pins.lgpio import LGPIOFactory
 

@@ -44,21 +44,32 @@ class HostAllowList:
     """
 
     def __init__(self, config: Config, fixed: list[str] | None = None,
-                 adapters: Callable[[], list] = ifaddr.get_adapters, clock: Callable[[], float] = time.monotonic):
+                 adapters: Callable[[], list] = ifaddr.get_adapters, clock: Callable[[], float] = time.monotonic,
+                 routes: Callable[[], list] | None = None):
         self._config, self._fixed, self._adapters, self._clock = config, fixed, adapters, clock
-        self._names: set[str] = set()
+        self._routes = routes or _on_link_ipv6_routes
+        if fixed is None:
+            # The names, once: getfqdn may ask DNS, which must not hold up a request later.
+            name = socket.gethostname()
+            named = set(LOCAL_NAMES) | set(config.web.allowed_hosts) | {name, f"{name}.local", socket.getfqdn()}
+            if config.web.host not in ("0.0.0.0", "::"):
+                named.add(config.web.host)
+        else:
+            named = set(fixed)
+        named = {n.lower() for n in named}
+        self._wildcards = tuple(n[1:] for n in named if n.startswith("*"))  # "*" and "*.example.org"
+        self._named = {n for n in named if not n.startswith("*")}
+        self._names: set[str] = set(self._named)
         self._networks: list = []
         self._read_at: float | None = None
         self._refresh()
 
     def _refresh(self) -> None:
+        """Re-read the interfaces' addresses (ifaddr: a netlink query, no DNS)."""
         self._read_at = self._clock()
         if self._fixed is not None:
-            self._names = {name.lower() for name in self._fixed}
             return
-        names = set(LOCAL_NAMES) | set(self._config.web.allowed_hosts)
-        name = socket.gethostname()
-        names |= {name, f"{name}.local", socket.getfqdn()}
+        names = set(self._named)
         networks = []
         for adapter in self._adapters():
             for ip in adapter.ips:
@@ -68,10 +79,8 @@ class HostAllowList:
                     networks.append(ipaddress.ip_interface(f"{address}/{ip.network_prefix}").network)
                 except ValueError:
                     pass  # an address ifaddr could not pair with a prefix: its name still counts
-        if self._config.web.host not in ("0.0.0.0", "::"):
-            names.add(self._config.web.host)
         self._names = {n.lower() for n in names}
-        self._networks = networks
+        self._networks = networks + self._routes()
 
     def _refreshed(self) -> bool:
         """Re-read the interfaces unless that was done within REFRESH_S; True if it was done now."""
@@ -86,6 +95,8 @@ class HostAllowList:
     def allows_host(self, host: str) -> bool:
         """`host` is a Host header's name (an IPv6 address in brackets), without the port."""
         host = host.lower()
+        if any(host.endswith(suffix) for suffix in self._wildcards):
+            return True
         return host in self._names or (self._refreshed() and host in self._names)
 
     def allows_peer(self, peer: str) -> bool:
@@ -104,6 +115,24 @@ class HostAllowList:
         def on_link() -> bool:
             return any(address in network for network in self._networks)
         return on_link() or (self._refreshed() and on_link())
+
+
+def _on_link_ipv6_routes(path: str = "/proc/net/ipv6_route") -> list:
+    """IPv6 prefixes reached without a gateway: with DHCPv6 the Pi's own address is a /128
+    and the LAN's /64 is only in the routing table."""
+    networks = []
+    try:
+        with open(path) as routes:
+            for line in routes:
+                fields = line.split()
+                if len(fields) < 10 or int(fields[1], 16) == 0 or fields[4] != "0" * 32:
+                    continue  # malformed, the default route, or one through a gateway
+                network = ipaddress.ip_network((int(fields[0], 16), int(fields[1], 16)), strict=False)
+                if not (network.is_multicast or network.is_link_local or network.is_loopback):
+                    networks.append(network)
+    except (OSError, ValueError):
+        pass  # no IPv6, or /proc/net hidden: the interfaces' own prefixes still count
+    return networks
 
 
 def host_of(header: str) -> str:

@@ -60,7 +60,7 @@ class Broadcaster:
         last_t = None
         try:
             while self.clients:
-                snapshot = self.app.state.source.board.read()
+                snapshot = self.app.state.source.board.read(wait_s=0)  # (in the event loop: never wait)
                 if snapshot is not None and snapshot["t"] != last_t:
                     last_t = snapshot["t"]
                     self._publish(snapshot)

@@ -211,7 +211,7 @@ def build_wheels() -> Path:
     log("collecting the wheels install.sh's pip will ask for")
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    # setuptools: pip's isolated build of the project; pip: install.sh upgrades it first.
+    # setuptools: pip's isolated build of the project; pip: a venv's own copy, should one ask.
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(out), f"{REPO}[pi]",
         "setuptools>=77", "pip")
     for own in out.glob("pi_service-*.whl"):
