@@ -5,8 +5,8 @@ kernel's edge time via lgpio), never from when Python ran the callback, so a bus
 interpreter does not bend the reading. Edges closer together than the glitch time are
 contact bounce and are dropped. Speed is averaged over one roller revolution (the last
 `magnets` intervals) so unevenly spaced magnets do not make it ripple. When pulses stop,
-the reading falls off as the distance of one pulse over the time since the last one, and
-is zero after the timeout.
+the reading falls off as the distance of one pulse over the time since the last one (less
+the `DELIVERY_SLACK_S` an edge may take to arrive), and is zero after the timeout.
 
 Just after it opens, with fewer than two edges yet, the sensor has not measured anything:
 the speed is unknown (None), not zero, for `STARTUP_UNKNOWN_S`, so a companion started
@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import deque
 
 STARTUP_UNKNOWN_S = 0.45
+DELIVERY_SLACK_S = 0.01  # how long after its timestamp an edge's callback may come
 
 
 class BeltSpeedSensor:
@@ -68,8 +69,12 @@ class BeltSpeedSensor:
             return 0.0
         measured = (len(edges) - 1) * self.metres_per_pulse / span
         # No pulse for longer than one pulse takes at the measured speed: the belt is
-        # slowing at least this much.
-        bound = self.metres_per_pulse / since_last if since_last > 0 else measured
+        # slowing at least this much. An edge reaches this thread some milliseconds after
+        # its timestamp (lgpio's alert thread, the interpreter lock), so a pulse counts as
+        # overdue only that much later: a reading taken just before a late-delivered edge
+        # is not pulled down by the delay.
+        overdue = since_last - DELIVERY_SLACK_S
+        bound = self.metres_per_pulse / overdue if overdue > 0 else measured
         return min(measured, bound)
 
     def close(self) -> None:

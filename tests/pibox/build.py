@@ -37,7 +37,6 @@ PACKAGES = {
     "/usr/bin/systemd-analyze": "systemd",
     "/usr/lib/python3.11/ensurepip/__init__.py": "python3-venv",  # install.sh's venv on Debian's python3
     "/usr/sbin/i2cset": "i2c-tools",  # what a Pi user pokes the bus with; the checks use it too
-    "/usr/bin/curl": "curl",
     "/usr/sbin/ip": "iproute2",
     "/usr/bin/xz": "xz-utils",
 }

@@ -83,7 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     console.start()
     tty = os.path.realpath(console.path)
     t_boot = time.monotonic()
-    qemu = subprocess.Popen(qemu_command(parts, tty, args.cpus), stdin=subprocess.DEVNULL,
+    # QEMU shares the host's /etc (shadow, gshadow: useradd in the guest reads them) and reads
+    # /boot/vmlinuz-* (0600): as root, like apt here, with sudo when this is not root.
+    command = qemu_command(parts, tty, args.cpus)
+    if os.geteuid() != 0:
+        command = ["sudo", "--preserve-env=PATH", *command]
+    qemu = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         try:
