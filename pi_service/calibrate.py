@@ -82,7 +82,8 @@ note = "standing by for calibration"
             treadmill.start()
             open_bus, pin_factory = treadmill.open_bus, treadmill.pin_factory
         else:
-            from pi_service.sampling.sampler import SamplerOptions, open_hardware
+            from pi_service.sampling.hardware import open_hardware
+            from pi_service.sampling.sampler import SamplerOptions
 
             open_bus, pin_factory, _ = open_hardware(config, SamplerOptions())
         rails, incline, belt = config.rails, config.incline, config.belt

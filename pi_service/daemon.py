@@ -41,38 +41,32 @@ def bind(host: str, port: int) -> socket.socket:
     "::" is every interface, IPv4 and IPv6 on one socket (IPv4 clients appear as
     ::ffff:a.b.c.d), whatever the net.ipv6.bindv6only sysctl says; on a Pi booted with
     IPv6 disabled it falls back to every IPv4 interface."""
-    if host == "::":
-        try:
-            sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        except OSError:
-            log.info("no IPv6 here: serving on IPv4 only")
-            return bind("0.0.0.0", port)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        try:
-            sock.bind(("::", port))
-        except OSError as exc:
-            sock.close()
-            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
-                log.info("no IPv6 here: serving on IPv4 only")
-                return bind("0.0.0.0", port)
-            raise CompanionError(f"cannot serve on [::]:{port}: {exc.strerror}") from None
-        sock.listen(128)
-        return sock
+    every_interface = host == "::"
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except (socket.gaierror, OSError) as exc:
+        if every_interface:
+            return _ipv4_only(port)
         raise CompanionError(f"--host {host}: {exc.strerror}") from None
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if every_interface:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     try:
         sock.bind(address)
     except OSError as exc:
         sock.close()
+        if every_interface and exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+            return _ipv4_only(port)
         raise CompanionError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
     sock.listen(128)
     return sock
+
+
+def _ipv4_only(port: int) -> socket.socket:
+    log.info("no IPv6 here: serving on IPv4 only")
+    return bind("0.0.0.0", port)
 
 
 def _health(sampler) -> tuple[bool, str]:

@@ -78,6 +78,13 @@ put_file() { # source destination mode
     say "wrote $2"
 }
 
+# Writes standard input to a file, as put_file does (only if it changed, saying which).
+put_text() { # destination mode
+    cat > "$ETC/.put-text"
+    put_file "$ETC/.put-text" "$1" "$2"
+    rm -f "$ETC/.put-text"
+}
+
 uninstall() {
     need_root
     run systemctl disable --now "$NAME.service" || true
@@ -123,7 +130,6 @@ make_user() {
     for group in gpio i2c dialout; do
         if ! getent group "$group" >/dev/null 2>&1; then
             run groupadd --system "$group"
-            mkdir -p "$ETC"
             grep -qsx "$group" "$CREATED_GROUPS" || echo "$group" >> "$CREATED_GROUPS"
         fi
     done
@@ -143,14 +149,12 @@ device_access() {
         say "the system's udev rules already give the gpio group its devices (Raspberry Pi OS)"
         return
     fi
-    cat > "$ETC/.udev-rules" <<'RULES'
+    put_text "$UDEV_RULES" 0644 <<'RULES'
 # Treadmill Companion (systemd/install.sh): what Raspberry Pi OS's 99-com.rules does, for
 # other Debian systems. Removed by install.sh --uninstall.
 KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"
 SUBSYSTEM=="i2c-dev", GROUP="i2c", MODE="0660"
 RULES
-    put_file "$ETC/.udev-rules" "$UDEV_RULES" 0644
-    rm -f "$ETC/.udev-rules"
     run udevadm control --reload || true
     run udevadm trigger --action=change --subsystem-match=gpio --subsystem-match=i2c-dev || true
     run udevadm settle --timeout=10 || true
@@ -161,14 +165,12 @@ load_modules() {
     # Raspberry Pi OS), and the USB serial drivers, since systemd resolves the unit's
     # DeviceAllow=char-ttyACM/char-ttyUSB from /proc/devices when the service starts: without
     # the driver loaded then, a console plugged in later would be refused.
-    cat > "$ETC/.modules-load" <<'MODULES'
+    put_text "$MODULES_LOAD" 0644 <<'MODULES'
 # Treadmill Companion (systemd/install.sh); removed by install.sh --uninstall.
 i2c-dev
 cdc_acm
 usbserial
 MODULES
-    put_file "$ETC/.modules-load" "$MODULES_LOAD" 0644
-    rm -f "$ETC/.modules-load"
     run modprobe -a i2c-dev cdc_acm usbserial || say "could not load i2c-dev, cdc_acm or usbserial now (a reboot will)"
 }
 
@@ -185,7 +187,7 @@ install_program() {
     fi
     [ -x "$OPT/venv/bin/python" ] || python3 -m venv "$OPT/venv"
     # Debian's own pip (23 on Bookworm) does the job; the bytecode is compiled afterwards
-    # on every core at once rather than file by file (twice as fast on a Pi 4).
+    # on every core at once (-j 0) rather than by pip one file after another.
     "$OPT/venv/bin/pip" install --quiet --no-compile --upgrade "${SOURCE}[pi]"
     "$OPT/venv/bin/python" -m compileall -q -j 0 "$OPT/venv/lib" >/dev/null \
         || say "some files did not compile to bytecode (harmless: Python compiles them when it needs them)"

@@ -88,7 +88,7 @@ def test_bus_timeouts_raise_faults_and_the_loop_keeps_its_rate(rig):
 
 
 def test_a_pin_factory_that_fails_says_what_failed():
-    from pi_service.sampling.sampler import gpio_failure
+    from pi_service.sampling.hardware import gpio_failure
 
     assert "install the 'pi' extra" in gpio_failure(ModuleNotFoundError("No module named 'lgpio'"))
     pipe = FileNotFoundError(2, "No such file or directory", ".lgd-nfy-3")
@@ -133,13 +133,13 @@ def test_lgpio_gets_a_writable_working_directory(tmp_path, monkeypatch):
     into a folder that user cannot write, and gpiozero would fail with a FileNotFoundError."""
     import os
 
-    from pi_service.sampling import sampler
+    from pi_service.sampling import hardware
 
     monkeypatch.chdir(tmp_path)
-    assert sampler.lgpio_folder() == str(tmp_path)  # writable: stays
+    assert hardware.lgpio_folder() == str(tmp_path)  # writable: stays
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda path, mode: False if path == "." else real_access(path, mode))
     monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
-    moved = sampler.lgpio_folder()
+    moved = hardware.lgpio_folder()
     assert os.getcwd() == moved != str(tmp_path) and "treadmill-companion-lgpio-" in moved
     os.rmdir(moved)

@@ -89,9 +89,6 @@ class HostAllowList:
         self._refresh()
         return True
 
-    def names(self) -> list[str]:
-        return sorted(self._names)
-
     def allows_host(self, host: str) -> bool:
         """`host` is a Host header's name (an IPv6 address in brackets), without the port."""
         host = host.lower()

@@ -46,19 +46,19 @@ INITRAMFS_MODULES = ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_p
 
 
 class BuildError(Exception):
-    pass
+    """A step of the build failed; the message says which and why."""
 
 
 def log(message: str) -> None:
     print(f"pi-in-a-box: {message}", flush=True)
 
 
-def run(*command: str, cwd: Path | None = None, quiet: bool = True) -> str:
-    result = subprocess.run(command, cwd=cwd, capture_output=quiet, text=True)
+def run(*command: str) -> str:
+    result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout or "").strip().splitlines()[-5:] if quiet else []
+        detail = (result.stderr or result.stdout or "").strip().splitlines()[-5:]
         raise BuildError(f"{' '.join(command)} failed ({result.returncode}): " + " | ".join(detail))
-    return result.stdout if quiet else ""
+    return result.stdout
 
 
 def _digest(*parts: bytes | str | Path) -> str:

@@ -21,7 +21,6 @@ import math
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import threading
@@ -47,7 +46,7 @@ T0 = time.monotonic()
 
 
 class Failed(Exception):
-    pass
+    """A check's own verdict: its message is the check's detail."""
 
 
 def check(name: str, needs: tuple[str, ...] = ("install", "unit-ready")):
@@ -276,7 +275,6 @@ def run_checks() -> None:
     serial0()
     timings["hardware_s"] = round(time.monotonic() - started, 1)
     env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(BOX / "wheels"), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    install_out: list[str] = []
     groups_before = {g for g in ("gpio", "i2c", "dialout") if sh("getent", "group", g, ok_codes=(0, 2)).strip()}
 
     @check("install", needs=())
@@ -288,7 +286,6 @@ def run_checks() -> None:
         except Failed as exc:
             said = [line for line in journal().splitlines() if NAME in line or "error" in line][-3:]
             raise Failed(f"{exc} | the unit's journal: {' | '.join(said)}") from None
-        install_out.append(out)
         timings["install_s"] = round(time.monotonic() - started, 1)
         problems = []
         for group in ("gpio", "i2c", "dialout"):
@@ -422,7 +419,7 @@ def run_checks() -> None:
                 try:
                     tasks.append((pid, tid, os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority))
                 except OSError:
-                    pass
+                    continue  # the thread ended between listing and asking: nothing to check
         return tasks
 
     @check("sched-fifo")
