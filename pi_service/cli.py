@@ -22,7 +22,7 @@ class LazyGroup(click.Group):
     """Commands whose modules load only when used: `run` (and its sampling process, which
     re-imports this module) never pays for calibrate's and doctor's libraries."""
 
-    LAZY = {"calibrate": "pi_service.cli_maintenance", "doctor": "pi_service.cli_maintenance"}
+    LAZY = {"calibrate": "pi_service.maintenance.cli", "doctor": "pi_service.maintenance.cli"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
@@ -61,7 +61,7 @@ def run(sim: bool, config_path: str | None, record: str | None, host: str | None
     """Run the companion: the sampling loop and the status page."""
     from pi_service.config import load_config
     from pi_service.daemon import run_daemon
-    from pi_service.sampling.sampler import SamplerOptions
+    from pi_service.sampling.run import SamplerOptions
 
     config = load_config(config_path)
     if (scenario or speedup) and not sim:

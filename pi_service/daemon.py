@@ -19,7 +19,7 @@ from pi_service.config import Config
 from pi_service.errors import CompanionError
 from pi_service.recording import create_recording
 from pi_service.sampling.process import SamplerProcess, SamplerThread
-from pi_service.sampling.sampler import SamplerOptions
+from pi_service.sampling.run import SamplerOptions
 from pi_service.notify import Watchdog, notify
 from pi_service.web.app import create_app
 from pi_service.web.status import loop_health

@@ -5,7 +5,8 @@ Tokens live in `<state folder>/pairing.json`, as SHA-256 hashes only, so the fil
 give a token away. `treadmill-companion pair` makes one and prints a link carrying it in
 the URL's fragment (never sent to the server, never in its logs); the page keeps it.
 Revoking (`pair --revoke-all`) marks them revoked; the web process rereads the file when
-it changes, so a revocation takes effect at once, without a restart. Writes are atomic.
+it changes, so a revocation takes effect at once, without a restart. Writes are atomic
+(`storage/atomic.py`), and the file is readable by its owner only.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from pi_service.errors import CompanionError
+from pi_service.storage.atomic import write_atomic
 
 FILE_NAME = "pairing.json"
 
@@ -82,14 +82,7 @@ class PairingStore:
 
     def _write(self, tokens: list[dict]) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".pairing-")
-            with os.fdopen(fd, "w") as file:
-                json.dump({"tokens": tokens}, file, indent=1)
-                file.flush()
-                os.fsync(file.fileno())
-            os.chmod(temporary, 0o600)
-            os.replace(temporary, self.path)
+            write_atomic(self.path, json.dumps({"tokens": tokens}, indent=1), mode=0o600)
         except OSError as exc:
             raise PairingError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
         self._cache = None

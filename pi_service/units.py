@@ -1,4 +1,5 @@
-"""Unit conversions at the edges: SI (m/s, N, s) inside, km/h and mph where a person reads them."""
+"""Units and physical constants, in one place: SI (m/s, N, s) inside, km/h and mph only at
+the edges where a person reads or types them, each conversion through a function here."""
 
 STANDARD_GRAVITY = 9.80665  # m/s^2, the conventional value (weights in N from kg, accelerations in g)
 KMH_PER_MPS = 3.6

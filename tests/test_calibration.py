@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from pi_service.calibrate import (CalibrationRejected, Rig, average, belt_from_speed, check_pulses_per_m,
+from pi_service.maintenance.calibrate import (CalibrationRejected, Rig, average, belt_from_speed, check_pulses_per_m,
                                   count_pulses, incline_span, incline_zero, rail_span, rail_zero)
-from pi_service.calibration import CalibrationError, CalibrationStore, CalibrationWatcher, apply
+from pi_service.maintenance.calibration import CalibrationError, CalibrationStore, CalibrationWatcher, apply
 from pi_service.config import Config
 from pi_service.drivers.adxl345 import grade_pct
 from pi_service.sim.scenario import parse_scenario
@@ -138,7 +138,7 @@ def test_the_store_keeps_history_undo_restores_and_a_broken_file_is_named(tmp_pa
 WRITER = """
 import sys
 from pathlib import Path
-from pi_service.calibration import CalibrationStore
+from pi_service.maintenance.calibration import CalibrationStore
 store = CalibrationStore(Path(sys.argv[1]))
 i = 0
 print("ready", flush=True)
@@ -283,7 +283,7 @@ def test_a_calibration_that_does_not_fit_the_config_is_refused(tmp_path):
 
 
 def test_undo_follows_the_order_of_saving_not_the_clock(tmp_path, monkeypatch):
-    import pi_service.calibration as calibration
+    import pi_service.maintenance.calibration as calibration
 
     store = CalibrationStore(tmp_path)
     stamps = iter(["2026-11-22T10:00:00+00:00", "2026-11-22T11:00:00+00:00", "2025-01-01T00:00:00+00:00"])

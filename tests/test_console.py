@@ -154,11 +154,11 @@ class Ride:
                 met.append(t)
 
         FixedRateLoop(50, tick, LoopStats()).run(lambda: bool(met) or time.monotonic() >= end)
-        assert met, f"not within {timeout} s: ramp {self.sampler.console_watch.ramp.status()}"
+        assert met, f"not within {timeout} s: ramp {self.sampler.responses.console_watch.ramp.status()}"
         return met[0]
 
     def kinds(self):
-        return [(e["kind"], e["phase"], e.get("detail", {}).get("channel")) for e in self.sampler.recent]
+        return [(e["kind"], e["phase"], e.get("detail", {}).get("channel")) for e in self.sampler.alerts.recent]
 
     def close(self):
         self.link.close()
@@ -173,10 +173,10 @@ def ride(request):
 
 
 def test_a_long_climb_is_nudged_then_ramped_down_at_the_set_rate_and_confirmed(ride):
-    ramp = ride.sampler.console_watch.ramp
+    ramp = ride.sampler.responses.console_watch.ramp
     ride.run_until(lambda: ramp.state == "ramping", 15)
     assert ("steep_incline", "start", None) in ride.kinds()
-    assert ride.sampler.nudges.status(time.monotonic())["steep_incline"]["repeats"] >= 1
+    assert ride.sampler.responses.nudges.status(time.monotonic())["steep_incline"]["repeats"] >= 1
     started = len(ride.inclines)
     ride.run_until(lambda: ramp.state != "ramping", 20)
     assert ramp.state == "done", ramp.status()
@@ -191,7 +191,7 @@ def test_a_long_climb_is_nudged_then_ramped_down_at_the_set_rate_and_confirmed(r
 
 
 def test_a_console_key_mid_ramp_cancels_it(ride):
-    ramp = ride.sampler.console_watch.ramp
+    ramp = ride.sampler.responses.console_watch.ramp
     ride.run_until(lambda: ramp.state == "ramping" and ride.link.state.position_pct < 10.2, 20)
     ride.treadmill.console.press("stop")
     ride.run_until(lambda: ramp.state != "ramping", 2)
@@ -203,7 +203,7 @@ def test_a_console_key_mid_ramp_cancels_it(ride):
 
 
 def test_the_link_pulled_mid_ramp_the_console_finishes_and_the_sensor_confirms_it_then_recovers(ride):
-    ramp = ride.sampler.console_watch.ramp
+    ramp = ride.sampler.responses.console_watch.ramp
     ride.run_until(lambda: ramp.state == "ramping" and ride.link.state.position_pct < 10.2, 20)
     pulled = time.monotonic()
     ride.treadmill.console.unplug()
@@ -220,7 +220,7 @@ def test_the_link_pulled_mid_ramp_the_console_finishes_and_the_sensor_confirms_i
     assert ride.link.state.alive and ride.link.state.reconnects >= 2
     snapshot = ride.sampler.snapshot(ride.sampler.last_sample)
     assert snapshot["console"]["alive"] and not [f for f in snapshot["faults"] if f["channel"] == "console"]
-    assert [e["detail"]["result"] for e in ride.sampler.recent if e["kind"] == "incline_ramp" and
+    assert [e["detail"]["result"] for e in ride.sampler.alerts.recent if e["kind"] == "incline_ramp" and
             e["phase"] == "end"] == ["done"]
 
 
@@ -325,8 +325,8 @@ def test_the_console_and_the_incline_sensor_disagreeing_is_a_fault_that_blocks_t
     ride.treadmill.deck_zero_deg = 1.8  # the accelerometer knocked askew: it reads about 3 % high
     noticed = ride.run_until(lambda: ("sensor_fault", "start", "incline_check") in ride.kinds(), 10)
     assert noticed - tilted >= 5.0  # disagreeing for 5 s first
-    ramp = ride.sampler.console_watch.ramp
-    assert ("sensor_fault", "incline_check") in ride.sampler.alerts
+    ramp = ride.sampler.responses.console_watch.ramp
+    assert ("sensor_fault", "incline_check") in ride.sampler.alerts.active
     ride.treadmill.deck_zero_deg = 0.0
     ride.run_until(lambda: ("sensor_fault", "end", "incline_check") in ride.kinds(), 6)
     assert ramp.state in ("waiting", "announced")
@@ -335,14 +335,14 @@ def test_the_console_and_the_incline_sensor_disagreeing_is_a_fault_that_blocks_t
 @pytest.mark.parametrize("ride", [SLOW_RAMP.replace("ramp_after_s = 60", "ramp_after_s = 12")], indirect=True)
 def test_a_faulty_incline_check_blocks_the_ramp_and_says_so(ride):
     ride.treadmill.deck_zero_deg = 1.8
-    ramp = ride.sampler.console_watch.ramp
+    ramp = ride.sampler.responses.console_watch.ramp
     ride.run_until(lambda: ("sensor_fault", "start", "incline_check") in ride.kinds(), 20)
     ride.run_until(lambda: ramp.state == "blocked", 5)
     assert "disagree" in ramp.reason
 
 
 def test_a_snooze_silences_the_buzzer_only_the_ramp_still_comes(ride):
-    ramp = ride.sampler.console_watch.ramp
+    ramp = ride.sampler.responses.console_watch.ramp
     ride.sampler.command("snooze", "steep_incline", 600, time.monotonic())
     ride.run_until(lambda: ramp.state == "ramping", 15)
 

@@ -60,12 +60,12 @@ def test_i2c_fault_burst_is_reported_in_half_a_second_and_recovers_without_stall
 
     def tick(t):
         starts.append(time.monotonic())
-        before = len(sampler.recent)
+        before = len(sampler.alerts.recent)
         waited[0] = 0.0
         sampler.tick(t)
         works.append(time.monotonic() - starts[-1])
         waits.append(waited[0])
-        events.extend((time.monotonic(), e) for e in sampler.recent[before:])
+        events.extend((time.monotonic(), e) for e in sampler.alerts.recent[before:])
         if "t" not in injected and t - starts[0] >= 1.0:
             treadmill.buses[1].inject(address, kind, duration_s=1.0)
             injected["t"] = t

@@ -78,15 +78,15 @@ def test_live_run_nudges_stores_the_session_and_replays_to_the_same_events(tmp_p
     tick = sampler.tick
 
     def tick_and_collect(t):
-        before = len(sampler.recent)
+        before = len(sampler.alerts.recent)
         tick(t)
-        live_events.extend(sampler.recent[before:] if len(sampler.recent) > before else [])
+        live_events.extend(sampler.alerts.recent[before:] if len(sampler.alerts.recent) > before else [])
 
     seen_alerts = set()
 
     def watch():
         while not done.is_set():
-            seen_alerts.update(a["kind"] for a in sampler.alerts.values())
+            seen_alerts.update(a["kind"] for a in sampler.alerts.active.values())
             time.sleep(0.05)
 
     done = threading.Event()
@@ -154,8 +154,8 @@ def test_snooze_and_acknowledge_reach_the_sampler_through_its_command_pipe():
     send.send(("launch", "rail_lean", 0.0))  # unknown: ignored, not fatal
     t = time.monotonic()
     sampler.tick(t)
-    assert sampler.nudges.status(t)["rail_lean"]["snoozed_s"] == pytest.approx(600, abs=0.1)
+    assert sampler.responses.nudges.status(t)["rail_lean"]["snoozed_s"] == pytest.approx(600, abs=0.1)
     send.close()
     sampler.tick(t + 0.01)  # the web process gone: the sampler carries on
-    assert sampler.commands is None
+    assert sampler.commands.pipe is None
     sensors.close()

@@ -19,6 +19,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationI
                       model_validator)
 
 from pi_service.errors import ConfigError
+from pi_service.units import kmh_to_mps, mps_to_kmh
 
 CONFIG_DIR = Path(__file__).parent
 DEMO_CONFIG = CONFIG_DIR / "demo.toml"
@@ -39,7 +40,7 @@ class SamplingConfig(Section):
     cpu: int | None = Field(None, ge=0, le=255, description="pin the loop to this CPU core")
 
 
-TOP_SPEED_MPS = 30 / 3.6  # the fastest belt the sensor must follow (spec 7's speed range)
+TOP_SPEED_MPS = kmh_to_mps(30)  # the fastest belt the sensor must follow (spec 7's speed range)
 
 
 class BeltConfig(Section):
@@ -57,7 +58,7 @@ class BeltConfig(Section):
     def _glitch_below_pulse_interval(self) -> "BeltConfig":
         interval = 1.0 / (self.effective_pulses_per_m() * TOP_SPEED_MPS)
         if self.glitch_s >= interval / 2:
-            raise ValueError(f"glitch_s {self.glitch_s:g} s would drop real pulses: at {TOP_SPEED_MPS * 3.6:g} km/h "
+            raise ValueError(f"glitch_s {self.glitch_s:g} s would drop real pulses: at {mps_to_kmh(TOP_SPEED_MPS):g} km/h "
                              f"they come every {interval * 1000:.2f} ms")
         return self
 

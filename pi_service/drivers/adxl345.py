@@ -14,6 +14,7 @@ import math
 
 from pi_service.drivers.i2c import I2CDevice
 from pi_service.errors import WiringError
+from pi_service.units import STANDARD_GRAVITY
 
 REG_DEVID = 0x00  # device ID, reads 0xE5
 REG_BW_RATE = 0x2C  # [3:0] output data rate code
@@ -27,7 +28,6 @@ DATA_FORMAT_FULL_RES = 1 << 3
 RANGE_16G = 0b11  # footstrikes shake the deck beyond 2 g; full-res keeps 3.9 mg/LSB at any range
 RATE_CODES = {25: 0x08, 50: 0x09, 100: 0x0A, 200: 0x0B, 400: 0x0C, 800: 0x0D}
 SCALE_G_PER_LSB = 0.0039  # full-resolution mode, Table 1 "Scale Factor"
-STANDARD_GRAVITY = 9.80665
 
 _AXES = {"x": (0, 1), "-x": (0, -1), "y": (1, 1), "-y": (1, -1)}
 

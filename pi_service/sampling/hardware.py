@@ -13,7 +13,7 @@ from pi_service.config import Config
 from pi_service.errors import HardwareError
 
 if TYPE_CHECKING:
-    from pi_service.sampling.sampler import SamplerOptions
+    from pi_service.sampling.run import SamplerOptions
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import threading
 from pi_service.config import Config
 from pi_service.errors import CompanionError
 from pi_service.sampling.board import SnapshotBoard
-from pi_service.sampling.sampler import SamplerOptions, run_sampler
+from pi_service.sampling.run import SamplerOptions, run_sampler
 
 log = logging.getLogger(__name__)
 

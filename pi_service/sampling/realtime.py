@@ -105,3 +105,17 @@ def loop_priority(priority: int) -> None:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
     except OSError:
         pass  # the loop keeps the helpers' priority: still real-time, just not above them
+
+
+def helper_priority(priority: int) -> int:
+    """The helper threads' SCHED_FIFO priority: one below the loop's (see `enter_realtime`)."""
+    return max(0, priority - 1) if priority > 1 else priority
+
+
+def lift_loop(description: str, priority: int) -> str:
+    """Once the helpers have started: lift the loop's thread above them (`loop_priority`) and
+    return `enter_realtime`'s description with the loop's priority in it."""
+    if not description.startswith("SCHED_FIFO"):
+        return description
+    loop_priority(priority)
+    return description.replace(f"SCHED_FIFO {helper_priority(priority)}", f"SCHED_FIFO {priority}", 1)

@@ -24,6 +24,7 @@ from pi_service.drivers.adxl345 import ADXL345, grade_pct, output_rate_hz, pitch
 from pi_service.drivers.belt_speed import BeltSpeedSensor
 from pi_service.drivers.i2c import I2CDevice
 from pi_service.errors import BusFault, HardwareError
+from pi_service.units import STANDARD_GRAVITY
 
 BACKOFF_FIRST_S = 0.05
 BACKOFF_MAX_S = 1.0
@@ -206,7 +207,7 @@ class Sensors:
                     self._implausible_since = t
                 if t - self._implausible_since >= IMPLAUSIBLE_FAULT_S:
                     self._implausible_since = None
-                    raise HardwareError(f"reads {magnitude / 9.80665:.2f} g, not about 1 g: chip reset or loose")
+                    raise HardwareError(f"reads {magnitude / STANDARD_GRAVITY:.2f} g, not about 1 g: chip reset or loose")
                 guard.succeeded()
                 return self._incline_filter.value  # a footstrike jolt: hold the last value
             self._implausible_since = None

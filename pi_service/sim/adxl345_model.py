@@ -12,7 +12,8 @@ from typing import Callable
 
 from pi_service.drivers.adxl345 import (DATA_FORMAT_FULL_RES, DEVID, POWER_CTL_MEASURE, REG_BW_RATE,
                                         REG_DATA_FORMAT, REG_DATAX0, REG_DEVID, REG_POWER_CTL,
-                                        SCALE_G_PER_LSB, STANDARD_GRAVITY)
+                                        SCALE_G_PER_LSB)
+from pi_service.units import STANDARD_GRAVITY
 
 _RESET = {REG_DEVID: DEVID, REG_BW_RATE: 0x0A, REG_POWER_CTL: 0x00, REG_DATA_FORMAT: 0x00}
 

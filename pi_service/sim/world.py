@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from pi_service.sim.scenario import DEFAULT_ACCEL_KMH_S, Scenario, Step
-from pi_service.units import KMH_PER_MPS
+from pi_service.units import kmh_to_mps, mps_to_kmh
 
 BELT_START_KMH = 1.0  # a console starts the belt at its lowest speed ...
 BELT_START_HOLD_S = 2.0  # ... and holds it this long before it speeds up
@@ -57,7 +57,7 @@ class World:
         self._lock = threading.Lock()
         self._t0 = clock()
         first = scenario.step_at(0.0)
-        self._state = WorldState(self._t0, 0.0, first.speed_kmh / KMH_PER_MPS, first.incline_pct,
+        self._state = WorldState(self._t0, 0.0, kmh_to_mps(first.speed_kmh), first.incline_pct,
                                  first.rail_left_n, first.rail_right_n, first)
         self.override_speed_kmh: float | None = None  # the page's sim controls, over the scenario
         self.override_rails_n: tuple[float, float] | None = None
@@ -93,7 +93,7 @@ class World:
             incline = self._incline_motor()
         else:
             incline = _approach(s.incline_pct, step.incline_pct, INCLINE_RATE_PCT_S * scenario_dt)
-        speed_kmh, held_until = s.speed_mps * KMH_PER_MPS, s.belt_held_until
+        speed_kmh, held_until = mps_to_kmh(s.speed_mps), s.belt_held_until
         if speed_kmh == 0.0 and target_kmh > 0.0:
             speed_kmh, held_until = min(target_kmh, BELT_START_KMH), scenario_t + BELT_START_HOLD_S
         elif scenario_t >= held_until or target_kmh < speed_kmh:
@@ -102,7 +102,7 @@ class World:
         return WorldState(
             t=s.t + dt,
             scenario_t=scenario_t,
-            speed_mps=speed_kmh / KMH_PER_MPS,
+            speed_mps=kmh_to_mps(speed_kmh),
             incline_pct=incline,
             rail_left_n=_approach(s.rail_left_n, rails[0], HAND_RATE_N_S * scenario_dt),
             rail_right_n=_approach(s.rail_right_n, rails[1], HAND_RATE_N_S * scenario_dt),

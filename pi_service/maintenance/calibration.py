@@ -2,17 +2,15 @@
 
 Each section (rails, belt, incline) holds the values the config would otherwise give
 (`rails.left_zero_v`, `belt.pulses_per_m`, `incline.zero_deg`, ...) and when it was made.
-Every write is atomic (a temporary file in the same folder, fsync, rename, fsync of the
-folder), so a crash or a kill at any moment leaves the old file or the new one, never a
-broken one; the file it replaces is kept in `calibration-history/` for `calibrate undo`.
+Every write is atomic (`storage/atomic.py`: a temporary file in the same folder, fsync,
+rename, fsync of the folder), so a crash or a kill at any moment leaves the old file or
+the new one, never a broken one; the file it replaces is kept in `calibration-history/` for `calibrate undo`.
 The running daemon notices a new file (`CalibrationWatcher`) and applies it without a restart.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -22,6 +20,7 @@ from pydantic import ValidationError
 
 from pi_service.config import Config
 from pi_service.errors import CompanionError
+from pi_service.storage.atomic import write_atomic
 
 FILE_NAME = "calibration.json"
 HISTORY = "calibration-history"
@@ -37,30 +36,6 @@ class CalibrationError(CompanionError):
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Replace `path` with `text` so that any crash leaves the old or the new file whole."""
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass  # already renamed or never made
-        raise
-    directory = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # the rename itself is durable
-    finally:
-        os.close(directory)
 
 
 def apply(config: Config, calibration: dict | None) -> Config:
@@ -121,8 +96,8 @@ class CalibrationStore:
             # Numbered, not dated: a Pi without a real-time clock may boot into the past.
             earlier = self.previous()
             number = int(earlier[-1].stem) + 1 if earlier else 1
-            atomic_write(self.history / f"{number:06d}.json", json.dumps(current, indent=1) + "\n")
-        atomic_write(self.path, json.dumps(new, indent=1) + "\n")
+            write_atomic(self.history / f"{number:06d}.json", json.dumps(current, indent=1) + "\n")
+        write_atomic(self.path, json.dumps(new, indent=1) + "\n")
         return new
 
     def previous(self) -> list[Path]:
@@ -141,7 +116,7 @@ class CalibrationStore:
             return {}
         last = earlier[-1]
         data = json.loads(last.read_text())
-        atomic_write(self.path, json.dumps(data, indent=1) + "\n")
+        write_atomic(self.path, json.dumps(data, indent=1) + "\n")
         last.unlink()
         return data
 
@@ -152,7 +127,7 @@ def _first(error: ValidationError) -> str:
 
 
 class CalibrationWatcher:
-    """Checks the file once a second on its own thread; the sampler picks up `pending`."""
+    """Checks the file once a second on its own thread; the sampler `take`s the result between ticks."""
 
     def __init__(self, store: CalibrationStore, base: Config, period_s: float = 1.0):
         self.store = store
@@ -177,6 +152,11 @@ class CalibrationWatcher:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
+
+    def take(self) -> Config | None:
+        """The config with the new calibration in it, once, if one arrived since the last take."""
+        pending, self.pending = self.pending, None
+        return pending
 
     def _run(self) -> None:
         while not self._stop.wait(self.period_s):

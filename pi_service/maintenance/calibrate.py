@@ -22,8 +22,8 @@ from pi_service.drivers.adxl345 import ADXL345, grade_pct, pitch_deg
 from pi_service.drivers.belt_speed import BeltSpeedSensor
 from pi_service.drivers.i2c import I2CDevice
 from pi_service.errors import CompanionError
+from pi_service.units import STANDARD_GRAVITY, kmh_to_mps, mps_to_kmh
 
-STANDARD_GRAVITY = 9.80665
 MIN_SPAN_V = 0.02  # a known load must move the rail's voltage at least this much
 MAX_NOISE = 0.05  # the reading's spread under load, as a share of the change it made
 MIN_PULSES = 20  # fewer pulses than this in the measuring time: the belt did not move
@@ -83,7 +83,7 @@ note = "standing by for calibration"
             open_bus, pin_factory = treadmill.open_bus, treadmill.pin_factory
         else:
             from pi_service.sampling.hardware import open_hardware
-            from pi_service.sampling.sampler import SamplerOptions
+            from pi_service.sampling.run import SamplerOptions
 
             open_bus, pin_factory, _ = open_hardware(config, SamplerOptions())
         rails, incline, belt = config.rails, config.incline, config.belt
@@ -121,7 +121,7 @@ note = "standing by for calibration"
             world.override_speed_kmh = kmh
             # The console takes its time to get there, then the sensor needs a revolution.
             deadline = time.monotonic() + 60
-            while abs(world.state_at().speed_mps * 3.6 - kmh) > 0.01 and time.monotonic() < deadline:
+            while abs(mps_to_kmh(world.state_at().speed_mps) - kmh) > 0.01 and time.monotonic() < deadline:
                 time.sleep(0.05)
             time.sleep(SETTLE_S)
 
@@ -207,7 +207,7 @@ def count_pulses(rig: Rig, seconds: float, progress: Progress = _quiet) -> int:
 def belt_from_speed(pulses: int, speed_kmh: float, seconds: float) -> float:
     if not speed_kmh > 0:
         raise CalibrationRejected(f"the console speed must be more than 0 km/h (got {speed_kmh:g})")
-    return pulses / (speed_kmh / 3.6 * seconds)
+    return pulses / (kmh_to_mps(speed_kmh) * seconds)
 
 
 def belt_from_length(pulses: int, belt_length_m: float, revolutions: float) -> float:

@@ -12,9 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from pi_service.calibrate import Rig, average
 from pi_service.config import Config
 from pi_service.errors import CompanionError
+from pi_service.maintenance.calibrate import Rig, average
+from pi_service.units import mps_to_kmh
 
 PASS, FAIL, SKIP = "pass", "FAIL", "skip"
 REST_LIMIT_N = 20.0  # a rail reading more than this with hands off needs a zero
@@ -99,7 +100,7 @@ def _belt(rig: Rig, config: Config, belt_moving: bool | None, seconds: float) ->
     start = rig.belt.pulses
     time.sleep(max(seconds, 2.0))
     pulses = rig.belt.pulses - start
-    speed_kmh = rig.belt.speed_mps() * 3.6
+    speed_kmh = mps_to_kmh(rig.belt.speed_mps())
     if rig.sim:
         rig.treadmill.world.override_speed_kmh = 0.0
     if pulses < 3:

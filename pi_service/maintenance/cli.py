@@ -13,10 +13,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.prompt import Confirm, FloatPrompt
 
-from pi_service.calibrate import (Rig, belt_from_length, belt_from_roller,
+from pi_service.maintenance.calibrate import (Rig, belt_from_length, belt_from_roller,
                                   belt_from_speed, check_pulses_per_m, count_pulses, incline_span, incline_zero,
                                   rail_span, rail_zero)
-from pi_service.calibration import KEYS, CalibrationStore, apply
+from pi_service.maintenance.calibration import KEYS, CalibrationStore, apply
+from pi_service.units import mps_to_kmh
 
 err = Console(stderr=True, highlight=False)
 POSITIVE = click.FloatRange(0, min_open=True)
@@ -185,7 +186,7 @@ def belt(sim, config_path, seconds, yes, as_json, roller_diameter, magnets, cons
             what = (f"Run the belt at {console_speed:g} km/h on the console" if console_speed
                     else "Run the belt and count its revolutions with a chalk mark")
             _get_ready(f"{what}; counting pulses for {count_seconds:g} s.", yes, interactive)
-            rig.run_belt(console_speed or (belt_length * revolutions / count_seconds * 3.6 if sim else 0))
+            rig.run_belt(console_speed or (mps_to_kmh(belt_length * revolutions / count_seconds) if sim else 0))
             with Bar(as_json) as bar:
                 pulses = count_pulses(rig, count_seconds, bar)
             if console_speed:
@@ -212,10 +213,10 @@ def _show_live_speed(rig: Rig, config, ppm: float, seconds: float) -> None:
     end = time.monotonic() + seconds
     with err.status("") as status:
         while time.monotonic() < end:
-            speed = rig.belt.speed_mps() * ratio * 3.6
+            speed = mps_to_kmh(rig.belt.speed_mps() * ratio)
             status.update(f"With this calibration the belt reads [b]{speed:.2f} km/h[/b]: compare with the console")
             time.sleep(0.25)
-    err.print(f"The belt read {rig.belt.speed_mps() * ratio * 3.6:.2f} km/h with the new calibration.")
+    err.print(f"The belt read {mps_to_kmh(rig.belt.speed_mps() * ratio):.2f} km/h with the new calibration.")
 
 
 @calibrate.command()
@@ -288,7 +289,7 @@ def undo(config_path) -> None:
               help="Tests: break the virtual treadmill first.")
 def doctor(sim, config_path, belt_running, seconds, as_json, sim_fault) -> None:
     """Check the configuration and the hardware; one line per check; exit 1 if any fails."""
-    from pi_service.doctor import FAIL, PASS, Check, run_checks
+    from pi_service.maintenance.doctor import FAIL, PASS, Check, run_checks
     from pi_service.errors import CompanionError
 
     interactive = sys.stdin.isatty() and not as_json

@@ -1,0 +1,87 @@
+"""Benchmark: what one tick of the sampler costs, on the virtual treadmill at 200 Hz.
+
+Runs the sampling process's own body (`run_sampler`, the demo's scenario and rule timings,
+the virtual console link, the history file in a scratch folder) in this process for
+--seconds, with normal scheduling, and collects the work time the loop measures for every
+tick (`LoopStats.record_work`: from waking to the tick's end: read, rules, actions, record,
+publish). Prints mean, p50, p99 and max in microseconds, and the same as JSON.
+
+Rerun:  make bench-tick      (or: .venv/bin/python bench/tick_cost.py --seconds 60)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from pi_service.config import load_config
+from pi_service.sampling.board import SnapshotBoard
+from pi_service.sampling.run import SamplerOptions, run_sampler
+from pi_service.sampling.stats import LoopStats
+
+ROOT = Path(__file__).resolve().parents[1]
+RATE_HZ = 200
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure(seconds: float, scratch: Path) -> list[float]:
+    demo = (ROOT / "pi_service/config/demo.toml").read_text()
+    demo = demo.replace('state_dir = ".state"', f'state_dir = "{scratch}"')
+    path = scratch / "bench.toml"
+    path.write_text(demo + f"\n[sampling]\nrate_hz = {RATE_HZ}\n")
+    config = load_config(path)
+    works: list[float] = []
+    original = LoopStats.record_work
+
+    def record_work(self, work_s: float) -> None:
+        works.append(work_s)
+        original(self, work_s)
+
+    LoopStats.record_work = record_work
+    ready = threading.Event()
+    end = [float("inf")]
+    try:
+        worker = threading.Thread(target=run_sampler, args=(
+            config, SamplerOptions(sim=True, realtime=False), SnapshotBoard(),
+            lambda: time.monotonic() >= end[0], lambda _: ready.set()))
+        worker.start()
+        if not ready.wait(30):
+            raise SystemExit("bench/tick_cost.py: the sampler did not start within 30 s")
+        time.sleep(2.0)  # past the start-up ticks
+        works.clear()
+        end[0] = time.monotonic() + seconds
+        worker.join()
+    finally:
+        LoopStats.record_work = original
+    return works
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured time (default 60)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        works = measure(args.seconds, Path(scratch))
+    us = [w * 1e6 for w in works]
+    result = {"ticks": len(us), "mean_us": round(sum(us) / len(us), 1), "p50_us": round(percentile(us, 0.5), 1),
+              "p99_us": round(percentile(us, 0.99), 1), "max_us": round(max(us), 1)}
+    machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"\nOne sampler tick on the virtual treadmill at {RATE_HZ} Hz for {args.seconds:g} s ({machine})")
+    print(f"  {result['ticks']} ticks: mean {result['mean_us']} us, p50 {result['p50_us']} us, "
+          f"p99 {result['p99_us']} us, max {result['max_us']} us")
+    print("rerun: make bench-tick   (or .venv/bin/python bench/tick_cost.py --seconds 60)")
+    print(json.dumps({"machine": machine, "seconds": args.seconds, "rate_hz": RATE_HZ, "result": result}))
+
+
+if __name__ == "__main__":
+    main()

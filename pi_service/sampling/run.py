@@ -1,0 +1,98 @@
+"""The sampling process's body: set up real-time scheduling, open the hardware (real or
+virtual) and everything a tick touches, run the loop until told to stop, close it all.
+
+`run_sampler` is the whole of it, so the same code runs in the sampling process and, for
+the benchmark's naive baseline only, in a thread of the web process.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from pi_service.config import Config
+from pi_service.console.link import ConsoleLink
+from pi_service.drivers.buzzer import BuzzerDriver
+from pi_service.maintenance.calibration import CalibrationStore, CalibrationWatcher
+from pi_service.maintenance.calibration import apply as apply_calibration
+from pi_service.recording import RecordingWriter
+from pi_service.sampling.board import SnapshotBoard
+from pi_service.sampling.hardware import open_hardware
+from pi_service.sampling.loop import FixedRateLoop
+from pi_service.sampling.realtime import enter_realtime, helper_priority, lift_loop
+from pi_service.sampling.sampler import Sampler
+from pi_service.sampling.sensors import Sensors
+from pi_service.sampling.stats import LoopStats
+from pi_service.storage.history import HistoryWriter, state_dir
+
+log = logging.getLogger(__name__)
+
+READY_CHIRP = ((0.05, 0.05), (0.05, 0.0))
+
+
+@dataclass(frozen=True)
+class SamplerOptions:
+    sim: bool = False
+    scenario: str | None = None
+    speedup: float | None = None
+    record: str | None = None
+    pacing: str = "deadline"  # "naive" only for the benchmark's baseline
+    realtime: bool = True
+
+
+def _scheduling(config: Config, options: SamplerOptions) -> str:
+    """Enter real-time scheduling at the helpers' priority, before any helper thread starts
+    (they inherit it); a description of what took."""
+    if options.pacing == "naive":
+        return "naive baseline thread"
+    if not options.realtime:
+        return "normal scheduling"
+    return enter_realtime(helper_priority(config.sampling.realtime_priority), config.sampling.cpu)
+
+
+def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
+                should_stop: Callable[[], bool], on_ready: Callable[[str], None], commands=None) -> None:
+    """Open the hardware, start the loop, call `on_ready`, and sample until `should_stop()`."""
+    realtime = _scheduling(config, options)
+    open_bus, pin_factory, treadmill = open_hardware(config, options)
+    sensors = buzzer = recorder = history = console = watcher = None
+    calibrations = CalibrationStore(state_dir(config), config)
+    base_config, config = config, apply_calibration(config, calibrations.load())
+    try:
+        sensors = Sensors(config, open_bus, pin_factory)
+        buzzer = BuzzerDriver(pin_factory, config.buzzer.gpio, config.buzzer.active_high)
+        recorder = RecordingWriter(options.record) if options.record else None
+        history = HistoryWriter(state_dir(config) / "history.sqlite3")
+        if treadmill is not None:
+            treadmill.start()
+        if config.console.enabled:
+            console = ConsoleLink(treadmill.console_port if treadmill is not None else config.console.port,
+                                  config.console.baud)
+            console.start()
+        stats = LoopStats()
+        realtime = lift_loop(realtime, config.sampling.realtime_priority)
+        sampler = Sampler(config, sensors, board, stats, recorder, treadmill, realtime, buzzer, history, commands,
+                          console)
+        watcher = sampler.calibration = CalibrationWatcher(calibrations, base_config)
+        watcher.start()
+        loop = FixedRateLoop(config.sampling.rate_hz, sampler.tick, stats, pacing=options.pacing)
+        sampler.tick(time.monotonic())  # the first snapshot, before anyone waits for it
+        buzzer.play(READY_CHIRP)
+        log.info("sampling at %g Hz (%s)", config.sampling.rate_hz, realtime)
+        on_ready(realtime)
+        if options.pacing == "deadline":
+            gc.freeze()  # what exists now lives for the whole run: keep it out of collections
+        loop.run(should_stop)
+    finally:
+        if watcher is not None:
+            watcher.close()
+        if console is not None:
+            console.close()  # before the virtual console goes, so no "link down" on the way out
+        if treadmill is not None:
+            treadmill.stop()
+        for part in (recorder, history, buzzer, sensors):
+            if part is not None:
+                part.close()
