@@ -92,8 +92,7 @@ def run_daemon(config: Config, options: SamplerOptions, host: str, port: int) ->
         log.info("first sample %.2f s after start (%s)", time.monotonic() - started, sampler.realtime)
         app = create_app(sampler, config, sim=options.sim)
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                               timeout_graceful_shutdown=1, lifespan="off"))
-        # (The stream's broadcaster starts with its first client; there is nothing to set up.)
+                                               timeout_graceful_shutdown=1, lifespan="on"))
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         mode = "virtual treadmill" if options.sim else "hardware"
         log.info("serving http://%s:%d (%s%s)", shown, port, mode, ", demo timings" if config.demo else "")

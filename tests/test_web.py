@@ -164,3 +164,23 @@ def test_wildcards_in_allowed_hosts_as_before(tmp_path):
     allow = HostAllowList(config, adapters=lambda: [], routes=lambda: [])
     assert allow.allows_host("treadmill-3.gym.example") and not allow.allows_host("gym.example.evil")
     assert HostAllowList(Config(), fixed=["*"]).allows_host("anything")
+
+
+def test_the_apps_lifespan_stops_the_stream_broadcaster_at_shutdown(source, tmp_path):
+    import asyncio
+
+    source.board.publish(snapshot())
+    app = create_app(source, Config(), hosts=["testserver"], folder=tmp_path)
+    broadcaster = app.state.broadcaster
+
+    async def serve_and_stop():
+        async with app.router.lifespan_context(app):
+            broadcaster.subscribe()  # a client: the broadcaster task runs while anyone listens
+            await asyncio.sleep(0)
+            task = broadcaster.task
+            assert task is not None and not task.done()
+        return task
+
+    task = asyncio.run(serve_and_stop())
+    assert task.done() and task.cancelled()
+    assert broadcaster.task is None

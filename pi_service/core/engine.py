@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pi_service.config import Config
 from pi_service.core.events import Event
+from pi_service.core.rules.contract import Rule, WindowedRule
 from pi_service.core.rules.faults import SensorFaults, channel_ranges
 from pi_service.core.rules.incline import SteepIncline
 from pi_service.core.rules.rails import RailHold, RailLean
@@ -34,22 +35,33 @@ class ChannelRanges:
                       left if ok_left else None, right if ok_right else None)
 
 
+def standard_rules(config: Config) -> list[Rule]:
+    """The rules of spec section 7, configured, in the order their events are raised."""
+    rules = config.rules
+    return [
+        RailLean(rules, config.rider.body_mass_kg), RailHold(rules), SteepIncline(rules),
+        SpeedJump(rules), NoWarmup(rules), AbruptStop(rules),
+        SensorFaults(rules, CHANNELS),
+    ]
+
+
 class RuleEngine:
-    def __init__(self, config: Config):
-        rules = config.rules
+    """`rules`: the standard rules by default (a test may run one alone)."""
+
+    def __init__(self, config: Config, rules: list[Rule] | None = None):
+        cfg = config.rules
         self.ranges = ChannelRanges(config)
-        self.sessions = SessionTracker(kmh_to_mps(rules.session_start_kmh), rules.session_end_s,
-                                       rules.min_duration_s, rules.sensor_fault.fault_s)
-        self.rules = [
-            RailLean(rules, config.rider.body_mass_kg), RailHold(rules), SteepIncline(rules),
-            SpeedJump(rules), NoWarmup(rules), AbruptStop(rules),
-            SensorFaults(rules, CHANNELS),
-        ]
-        self.speed_jump = next(rule for rule in self.rules if isinstance(rule, SpeedJump))
+        self.sessions = SessionTracker(kmh_to_mps(cfg.session_start_kmh), cfg.session_end_s,
+                                       cfg.min_duration_s, cfg.sensor_fault.fault_s)
+        self.rules: list[Rule] = standard_rules(config) if rules is None else rules
+        windowed = [rule for rule in self.rules if isinstance(rule, WindowedRule)]
+        if len(windowed) > 1:
+            raise ValueError("the fast path computes the windows of one windowed rule only")
+        self.windowed: WindowedRule | None = windowed[0] if windowed else None  # the speed jump
         self.ended: list[Session] = []
 
     def watches(self) -> list[tuple[str, float]]:
-        """Every (quantity, value) comparison a rule or the session looks at (see IntervalRule.watches)."""
+        """Every (quantity, value) comparison a rule or the session looks at (core/rules/contract.py)."""
         pairs = self.sessions.watches() + [pair for rule in self.rules for pair in rule.watches()]
         return sorted(set(pairs))
 

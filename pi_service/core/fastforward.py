@@ -10,8 +10,9 @@ period ending). So over a block of samples held as arrays, the engine is fed:
 - the first sample at or after the engine's wake time,
 and the samples in between are skipped: feeding them would change nothing.
 
-The speed-jump windows depend on the speed's whole history rather than on thresholds, so
-they are computed for the block at once (the same running minimum and maximum that
+What a rule must keep to for this is its contract (core/rules/contract.py). The speed-jump
+windows (the engine's `WindowedRule`) depend on the speed's whole history rather than on
+thresholds, so they are computed for the block at once (the same running minimum and maximum that
 `SpeedWindows` keeps sample by sample), the rule reads them, and a change in whether the
 speed is rising counts as a flip. `tests/test_fastforward.py` checks that this gives the
 same events as feeding every sample, on random recordings built around the thresholds.
@@ -93,12 +94,13 @@ class FastForward:
     def __init__(self, engine: RuleEngine):
         self.engine = engine
         self.watches = engine.watches()
-        self.jump = engine.speed_jump
+        self.jump = engine.windowed
         self.windows = _BlockWindows()
-        self.jump.windows = self.windows
+        if self.jump is not None:
+            self.jump.windows = self.windows
         # Rows kept from the previous block: the speed windows look this far back, and
         # its last row is what the next block's first row is compared with.
-        self.keep_s = self.jump.within_s + 2 * self.jump.noise_s + 1.0
+        self.keep_s = 1.0 if self.jump is None else self.jump.within_s + 2 * self.jump.noise_s + 1.0
         self.tail: tuple[np.ndarray, ...] | None = None
         self.wake = -INF  # feed the very first sample
 
@@ -148,6 +150,8 @@ class FastForward:
     def handover(self) -> None:
         """Give the engine back its own speed windows, primed with the recent rows, so it
         can go on being fed sample by sample."""
+        if self.jump is None:
+            return
         windows = SpeedWindows(self.jump.noise_s, self.jump.within_s)
         if self.tail is not None:
             for t, speed in zip(self.tail[0].tolist(), self.tail[1].tolist()):
@@ -162,6 +166,8 @@ class FastForward:
         jump = self.jump
         current = np.full(len(t), np.nan)
         base = np.full(len(t), np.nan)
+        if jump is None:
+            return current, base, np.zeros(len(t), dtype=bool)
         rows = np.flatnonzero(known)
         tk, sk = t[rows], speed[rows]
         # A known speed after an unknown stretch of the gap time (from its first row) starts

@@ -2,11 +2,13 @@
 
 The daemon starts the sampling process before the server and stops it after. The app
 reads what the loop publishes (status, the stream), reads the history file, and passes
-the person's commands to the sampler through its command pipe; nothing else.
+the person's commands to the sampler through its command pipe; nothing else. What it
+must undo when the server stops (the stream's broadcaster) is in its `lifespan`.
 """
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -22,12 +24,20 @@ from pi_service.web.guard import HostAllowList, LocalNetworkOnly
 STATIC = Path(__file__).parent / "static"
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    """Nothing to start: the broadcaster starts with the stream's first client. At shutdown
+    it is stopped, so no task of this app outlives the server."""
+    yield
+    await app.state.broadcaster.close()
+
+
 def create_app(source, config: Config, sim: bool = False, hosts: list[str] | None = None,
                folder: Path | None = None) -> FastAPI:
     """`source` has `.board` (a SnapshotBoard), `.alive()`, `.restarts` and `.commands`.
     `hosts`: the Host allow-list (default: this machine's names and addresses);
     `folder`: the state folder with the history and the pairing tokens (default: the config's)."""
-    app = FastAPI(title="Treadmill Companion", version=__version__,
+    app = FastAPI(title="Treadmill Companion", version=__version__, lifespan=lifespan,
                   description="Live treadmill readings and safety nudges from the companion on this Pi. "
                               "Reading is open on the local network; changes need the pairing token "
                               "(`treadmill-companion pair`) as `Authorization: Bearer <token>`.")

@@ -50,6 +50,16 @@ class Broadcaster:
     def unsubscribe(self, queue: asyncio.Queue) -> None:
         self.clients.discard(queue)
 
+    async def close(self) -> None:
+        """At the app's shutdown: stop the broadcaster task, so none outlives the server."""
+        task, self.task = self.task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass  # what cancel() asked for
+
     def _fan_out(self, message: bytes) -> None:
         for queue in self.clients:
             if queue.full():

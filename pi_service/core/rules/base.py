@@ -1,4 +1,5 @@
-"""The shape shared by interval rules: a start condition that completes, then a release that must hold."""
+"""The shape shared by interval rules: a start condition that completes, then a release that
+must hold. It keeps the rules' contract (contract.py) through `fresh` and `onset_wake`."""
 
 from __future__ import annotations
 
@@ -45,12 +46,12 @@ class IntervalRule(ABC):
 
     @abstractmethod
     def watches(self) -> list[tuple[str, float]]:
-        """(Sample attribute or "total_n", value) pairs: the rule's conditions depend on a
-        sample only through whether each is known and how it compares with its value."""
+        """The comparisons the rule depends on (contract.py, invariant 2)."""
 
     @abstractmethod
     def onset_wake(self, t: float) -> float:
-        """The earliest time after `t` the start condition could complete with no new evidence."""
+        """The earliest time after `t` the start condition could complete with no new evidence
+        (contract.py, invariant 3, for the start condition alone)."""
 
     def wake(self, t: float) -> float:
         """The earliest time the rule could change state if the samples' comparisons stay as they are."""

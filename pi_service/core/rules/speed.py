@@ -70,7 +70,8 @@ class SpeedWindows:
 
 
 class SpeedJump:
-    """Speed risen by >= 2.5 km/h within 3 s; at most one per 10 s.
+    """Speed risen by >= 2.5 km/h within 3 s; at most one per 10 s. A `WindowedRule`
+    (contract.py): `replay` computes its windows for a block at once.
 
     A speed must last the noise time to count (see SpeedWindows), so a one-sample spike or
     dropout can neither make nor fake a jump. An unknown stretch of the sensor_fault time
@@ -92,7 +93,7 @@ class SpeedJump:
         self.gap_since: float | None = None  # the first sample of an unknown stretch under way
 
     def watches(self) -> list[tuple[str, float]]:
-        return []  # depends on the speed's history: `replay` watches `rising` itself
+        return []  # depends on the speed's history: `replay` watches `rising` itself (contract.py)
 
     def wake(self, t: float) -> float:
         return INF
