@@ -3,7 +3,8 @@
 import pytest
 
 from pi_service.config import Config
-from pi_service.sampling.sensors import LowPass, Sensors
+from pi_service.sampling.sensors import Sensors
+from pi_service.signals.incline import LowPass
 from pi_service.sim.scenario import parse_scenario
 from pi_service.sim.treadmill import VirtualTreadmill
 from tests.conftest import make_config

@@ -4,32 +4,28 @@ A device that fails is left alone for a back-off (50 ms, doubling to 1 s) so a d
 bus cannot cost a transfer timeout every tick, then tried again and re-initialised:
 it recovers on its own. A timeout means the bus itself hangs, so the other device on
 that bus is not tried in the same tick: a hung bus costs one adapter timeout per try.
-A single accelerometer reading far from 1 g is a footstrike jolt, not a fault: the
-incline holds its last value, and only implausible readings for `IMPLAUSIBLE_FAULT_S`
-make a fault. The ADS1115's two rails are read pipelined, one channel per
-tick: each tick collects the conversion started on the previous tick and starts the
-other channel, so the loop never waits for a conversion.
+The incline itself is worked out by `signals/incline.py` (a footstrike's jolt holds it;
+only half a second of readings far from 1 g is a fault). The ADS1115's two rails are
+read pipelined, one channel per tick: each tick collects the conversion started on the
+previous tick and starts the other channel, so the loop never waits for a conversion.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
 from pi_service.config import Config
 from pi_service.core.sample import Sample
 from pi_service.drivers.ads1115 import ADS1115
-from pi_service.drivers.adxl345 import ADXL345, grade_pct, output_rate_hz, pitch_deg
+from pi_service.drivers.adxl345 import ADXL345, output_rate_hz
 from pi_service.drivers.belt_speed import BeltSpeedSensor
 from pi_service.drivers.i2c import I2CDevice
 from pi_service.errors import BusFault, HardwareError
-from pi_service.units import STANDARD_GRAVITY
+from pi_service.signals.incline import InclineEstimate
 
 BACKOFF_FIRST_S = 0.05
 BACKOFF_MAX_S = 1.0
-GRAVITY_PLAUSIBLE_MPS2 = (4.9, 14.7)  # 0.5 g .. 1.5 g: anything else is not a chip at rest on a deck
-IMPLAUSIBLE_FAULT_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,28 +65,6 @@ class DeviceGuard:
         self.fault = None
 
 
-class LowPass:
-    """First-order low-pass with time constant `tau_s`, for samples at uneven intervals."""
-
-    def __init__(self, tau_s: float):
-        self.tau_s = tau_s
-        self.value: float | None = None
-        self._t: float | None = None
-
-    def update(self, t: float, x: float) -> float:
-        if self.value is None or self.tau_s <= 0 or self._t is None:
-            self.value = x
-        else:
-            alpha = 1.0 - math.exp(-(t - self._t) / self.tau_s)
-            self.value += alpha * (x - self.value)
-        self._t = t
-        return self.value
-
-    def reset(self) -> None:
-        self.value = None
-        self._t = None
-
-
 class Sensors:
     def __init__(self, config: Config, open_bus: Callable[[int], object], pin_factory):
         self.config = config
@@ -110,8 +84,7 @@ class Sensors:
         self._rail_values: list[float | None] = [None, None]
         self._rail_pending: int | None = None  # index (0 left, 1 right) of the conversion under way
         self._rail_waits = 0
-        self._incline_filter = LowPass(incline.smoothing_s)
-        self._implausible_since: float | None = None
+        self._incline = InclineEstimate(incline.smoothing_s)
         self._hung_buses: set[int] = set()  # buses that timed out during this tick
         self._accel_rate = output_rate_hz(config.sampling.rate_hz)
 
@@ -198,25 +171,14 @@ class Sensors:
             if guard.needs_init:
                 self.incline_device.bus = self._bus_for(cfg.i2c_bus)
                 self.accelerometer.start(self._accel_rate)
-                self._incline_filter.reset()
+                self._incline.reset()
                 guard.needs_init = False
-            acceleration = self.accelerometer.read_acceleration()
-            magnitude = math.sqrt(sum(a * a for a in acceleration))
-            if not GRAVITY_PLAUSIBLE_MPS2[0] <= magnitude <= GRAVITY_PLAUSIBLE_MPS2[1]:
-                if self._implausible_since is None:
-                    self._implausible_since = t
-                if t - self._implausible_since >= IMPLAUSIBLE_FAULT_S:
-                    self._implausible_since = None
-                    raise HardwareError(f"reads {magnitude / STANDARD_GRAVITY:.2f} g, not about 1 g: chip reset or loose")
-                guard.succeeded()
-                return self._incline_filter.value  # a footstrike jolt: hold the last value
-            self._implausible_since = None
+            incline = self._incline.update(t, self.accelerometer.read_acceleration(), cfg)
             guard.succeeded()
         except (HardwareError, OSError) as exc:
             self._bus_failed(guard, cfg.i2c_bus, t, exc)
             return None
-        grade = grade_pct(pitch_deg(acceleration, cfg.forward_axis), cfg.zero_deg, cfg.span)
-        return self._incline_filter.update(t, grade)
+        return incline
 
     def close(self) -> None:
         self.belt.close()
