@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MICROPYTHON_NPM := @micropython/micropython-webassembly-pyscript@1.27.0
 NODE_STAMP := .node/.installed
 
-.PHONY: demo test test-pi bench bench-web bench-replay clean
+.PHONY: demo test test-pi bench bench-web bench-replay bench-tick clean
 
 # The venv, with the package (editable) and its test tools; redone when pyproject changes.
 $(STAMP): pyproject.toml
@@ -61,6 +61,10 @@ bench-web: $(STAMP)
 # replay throughput on a one-hour 100 Hz recording
 bench-replay: $(STAMP)
 	$(BIN)/python bench/replay_throughput.py
+
+# What one sampler tick costs (read, rules, act, record, publish) on the virtual treadmill
+bench-tick: $(STAMP)
+	$(BIN)/python bench/tick_cost.py --seconds $(SECONDS)
 
 clean:
 	rm -rf $(VENV) .node .pytest_cache build *.egg-info .pibox

@@ -1,1 +1,2 @@
-"""The console link (pyserial, its own thread) and the incline ramp-down it carries out."""
+"""The console link (pyserial, its own thread), its faults, the incline check against the
+deck's position, and the tick's console job (watch.py) that carries out the ramp-down."""

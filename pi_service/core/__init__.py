@@ -1,1 +1,2 @@
-"""The pure core: samples, sessions and (later) the safety rules. No I/O, no clock reads."""
+"""The pure core: samples, sessions, the safety rules and their contract, events, session
+summaries, and replay's fast path. No I/O, no clock reads."""

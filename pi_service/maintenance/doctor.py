@@ -8,6 +8,7 @@ its firmware version; buzzer; sampling rate achievable.
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -167,11 +168,17 @@ def _sampling_rate(rig: Rig, config: Config, seconds: float) -> Check:
         rig.belt.speed_mps(t)
         rig.adc.probe()
 
+    # As the daemon runs its loop (sampling/run.py): what exists now is kept out of garbage
+    # collections, or a full one (20-30 ms here, with the virtual treadmill's threads)
+    # lands in the measurement now and then and fails a machine the daemon runs fine on.
+    gc.freeze()
     end = time.monotonic() + seconds
     try:
         FixedRateLoop(rate, tick, stats).run(lambda: time.monotonic() >= end)
     except (CompanionError, OSError) as exc:
         return Check("sampling rate", FAIL, str(exc), "the I2C bus fails under load: check the wiring")
+    finally:
+        gc.unfreeze()
     achieved = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 1 else 0.0
     late = stats.figures.late_p99_ms
     detail = f"{achieved:.1f} Hz of {rate:g}, lateness p99 {late:.2f} ms"
