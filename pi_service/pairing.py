@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pi_service.errors import CompanionError
-from pi_service.storage.atomic import write_atomic
+from pi_service.storage.atomic import remove_stale_temporaries, write_atomic
 
 FILE_NAME = "pairing.json"
 
@@ -82,10 +82,12 @@ class PairingStore:
 
     def _write(self, tokens: list[dict]) -> None:
         try:
+            remove_stale_temporaries(self.path)
             write_atomic(self.path, json.dumps({"tokens": tokens}, indent=1), mode=0o600)
         except OSError as exc:
             raise PairingError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
-        self._cache = None
+        finally:
+            self._cache = None  # reread: whatever happened, the file says what is in force
 
 
 def page_address(config) -> str:

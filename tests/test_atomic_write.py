@@ -72,3 +72,33 @@ def test_pairing_on_a_full_disk_names_its_file_and_leaves_no_temporary(tmp_path,
         store.new_token("tablet")
     assert (tmp_path / "pairing.json").read_text() == before
     assert os.listdir(tmp_path) == ["pairing.json"]
+
+
+def test_temporaries_a_killed_writer_left_are_removed_and_nothing_else(tmp_path):
+    path = tmp_path / "calibration.json"
+    write_atomic(path, "{}")
+    for name in (".calibration.json.abc123.tmp", ".calibration.json.x.tmp"):
+        (tmp_path / name).write_text("half")
+    (tmp_path / ".pairing.json.y.tmp").write_text("another file's")
+    atomic.remove_stale_temporaries(path)
+    assert sorted(os.listdir(tmp_path)) == [".pairing.json.y.tmp", "calibration.json"]
+    PairingStore(tmp_path).new_token("phone")  # the pairing file's writer sweeps its own
+    assert sorted(os.listdir(tmp_path)) == ["calibration.json", "pairing.json"]
+
+
+def test_a_folder_that_cannot_be_synced_is_no_failure_but_a_failing_disk_is(tmp_path, monkeypatch):
+    real = os.fsync
+
+    def folder_sync(error):
+        def fsync(fd):
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                raise OSError(error, os.strerror(error))
+            real(fd)
+        return fsync
+
+    monkeypatch.setattr(atomic.os, "fsync", folder_sync(errno.EINVAL))
+    write_atomic(tmp_path / "a.json", "1")
+    assert (tmp_path / "a.json").read_text() == "1"
+    monkeypatch.setattr(atomic.os, "fsync", folder_sync(errno.EIO))
+    with pytest.raises(OSError, match="Input/output"):
+        write_atomic(tmp_path / "a.json", "2")

@@ -204,7 +204,7 @@ def test_the_stream_over_a_real_server(tmp_path):
     source.board.publish(snapshot())
     app = create_app(source, Config(), hosts=HOSTS, folder=tmp_path)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from pi_service.config import Config
 from pi_service.errors import CompanionError
-from pi_service.storage.atomic import write_atomic
+from pi_service.storage.atomic import remove_stale_temporaries, write_atomic
 
 FILE_NAME = "calibration.json"
 HISTORY = "calibration-history"
@@ -82,8 +82,7 @@ class CalibrationStore:
     def save(self, section: str, values: dict, detail: dict | None = None) -> dict:
         """Set one section (keeping the others), keep the replaced file in the history; the new whole."""
         current = self.load()
-        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)  # left by a writer killed mid-write (never the file itself)
+        remove_stale_temporaries(self.path)
         new = dict(current)
         new[section] = {**values, "made_at": now_iso(), **({"detail": detail} if detail else {})}
         try:

@@ -109,7 +109,7 @@ def loop_priority(priority: int) -> None:
 
 def helper_priority(priority: int) -> int:
     """The helper threads' SCHED_FIFO priority: one below the loop's (see `enter_realtime`)."""
-    return max(0, priority - 1) if priority > 1 else priority
+    return priority - 1 if priority > 1 else priority
 
 
 def lift_loop(description: str, priority: int) -> str:

@@ -7,9 +7,11 @@ A rule is fed `update(sample, session_start, out)` for samples in time order and
 
 1. Pure: what it does depends only on the samples and session starts fed so far: no clock,
    no I/O, no randomness.
-2. `watches()` lists (quantity, value) pairs, each quantity one of QUANTITIES. All the rule
-   sees of a sample is, for each pair, whether the quantity is known and whether it is below,
-   at or above the value, and the sample's time. The list never changes after construction.
+2. `watches()` lists (quantity, value) pairs, each quantity one of QUANTITIES. What the rule
+   does with a sample depends only on, for each pair, whether the quantity is known and
+   whether it is below, at or above the value, and on the sample's time. The list never
+   changes after construction. (An event's detail may quote the values of the sample that
+   completes it: that sample is always fed, since by 3 it is at a change or at the wake.)
 3. `wake(t)`, asked right after the sample at `t`, is the earliest time at which a later
    sample that looks the same (every watched comparison as at `t`, the same session start)
    could change what the rule will do: its state, or an event. -inf means the next sample

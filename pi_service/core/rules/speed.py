@@ -144,7 +144,9 @@ class NoWarmup:
         return [("speed_mps", self.max_mps), ("incline_pct", self.max_incline)]
 
     def wake(self, t: float) -> float:
-        return INF if self.session is None or self.fired else min(self.fast.wake(), self.steep.wake())
+        # Whatever the session: a confirmation pending now decides what a session that starts
+        # later reads (else `replay` misses a climb confirmed before the belt started).
+        return min(self.fast.wake(), self.steep.wake())
 
     def update(self, s: Sample, session_start: float | None, out: list[Event]) -> None:
         self.fast.update(s.t, None if s.speed_mps is None else s.speed_mps > self.max_mps)
