@@ -169,7 +169,7 @@ def test_answers_snooze_and_acknowledge_silence_the_buzzer_and_nonsense_is_refus
     with pytest.raises(ValueError, match="unknown command"):
         responses.answer("louder", "rail_lean", 60, 5.0)
     assert responses.answer("stop_ramp", "", 0, 5.0) == []  # no console: no ramp to stop
-    assert responses.watch_console(5.0, 3.0, None, set()) == [] and responses.ramp_status() is None
+    assert responses.watch_console(5.0, 3.0, AlertBoard()) == [] and responses.ramp_status() is None
 
 
 # The snapshot

@@ -28,14 +28,13 @@ class Responses:
         if nudge is not None:
             self.play(nudge.pattern)
 
-    def watch_console(self, t: float, incline_pct: float | None, steep_since: float | None,
-                      faulty_channels: set[str]) -> list[Event]:
+    def watch_console(self, t: float, incline_pct: float | None, alerts) -> list[Event]:
         """The console's events this tick (link and incline-check faults, the ramp's), having
-        queued what the ramp asks of it. `steep_since`: when `steep_incline` was raised."""
+        queued what the ramp asks of it. `alerts`: the AlertBoard, asked only with a console."""
         if self.console_watch is None:
             return []
-        return self.console_watch.tick(t, incline_pct, steep_since, self.nudges.answer("steep_incline")[1],
-                                       faulty_channels)
+        return self.console_watch.tick(t, incline_pct, alerts.since("steep_incline"),
+                                       self.nudges.answer("steep_incline")[1], alerts.faulty_channels())
 
     def repeat_nudges(self, now: float) -> None:
         for nudge in self.nudges.tick(now):

@@ -82,8 +82,7 @@ class Sampler:
         """The rules' events, then the console's (which follow the alerts those raised), then
         the nudges' repeats."""
         self._handle(events, t)
-        self._handle(self.responses.watch_console(t, sample.incline_pct, self.alerts.since("steep_incline"),
-                                                  self.alerts.faulty_channels()), t)
+        self._handle(self.responses.watch_console(t, sample.incline_pct, self.alerts), t)
         self.responses.repeat_nudges(t)
 
     def _handle(self, events: list[Event], now: float) -> None:
