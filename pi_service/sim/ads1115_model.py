@@ -32,6 +32,18 @@ class ADS1115Model:
                           REG_LO_THRESH: 0x8000, REG_HI_THRESH: 0x7FFF}
         self._converting_until: float | None = None
         self._continuous_from: float | None = None
+        self.pointer = REG_CONVERSION
+
+    # The I2C side: a write's first byte is the pointer register, two more bytes a register's value.
+    def on_write(self, data: bytes) -> None:
+        if not data:
+            return
+        self.pointer = data[0] & 0x03
+        if len(data) > 1:
+            self.write(self.pointer, list(data[1:]))
+
+    def on_read(self, length: int) -> bytes:
+        return bytes(self.read(self.pointer, length)[:length])
 
     # Decoded fields of the config register, for tests and the models' own use.
     @property

@@ -13,14 +13,16 @@ from typing import Callable
 from pi_service.drivers.adxl345 import (DATA_FORMAT_FULL_RES, DEVID, POWER_CTL_MEASURE, REG_BW_RATE,
                                         REG_DATA_FORMAT, REG_DATAX0, REG_DEVID, REG_POWER_CTL,
                                         SCALE_G_PER_LSB)
+from pi_service.sim.register_file import RegisterFile
 from pi_service.units import STANDARD_GRAVITY
 
 _RESET = {REG_DEVID: DEVID, REG_BW_RATE: 0x0A, REG_POWER_CTL: 0x00, REG_DATA_FORMAT: 0x00}
 
 
-class ADXL345Model:
+class ADXL345Model(RegisterFile):
     def __init__(self, acceleration: Callable[[], tuple[float, float, float]], devid: int = DEVID):
         """`acceleration()` is the (x, y, z) m/s^2 the chip feels now."""
+        super().__init__()
         self.acceleration = acceleration
         self.devid = devid
         self.reset()
@@ -31,15 +33,16 @@ class ADXL345Model:
             self.registers[register] = value
         self.registers[REG_DEVID] = self.devid
 
-    def read(self, register: int, length: int) -> list[int]:
+    def begin_read(self, register: int, length: int) -> None:
         if register <= REG_DATAX0 + 5 and register + length > REG_DATAX0:
             self._sample()
-        return list(self.registers[register:register + length])
 
-    def write(self, register: int, data: list[int]) -> None:
-        for offset, value in enumerate(data):
-            if register + offset != REG_DEVID:  # read-only
-                self.registers[register + offset] = value & 0xFF
+    def read_register(self, register: int) -> int:
+        return self.registers[register] if register < len(self.registers) else 0
+
+    def write_register(self, register: int, value: int) -> None:
+        if register != REG_DEVID and register < len(self.registers):  # read-only
+            self.registers[register] = value
 
     def _sample(self) -> None:
         counts = [0, 0, 0]

@@ -1,4 +1,16 @@
-"""An smbus2-compatible I2C bus whose devices are register-level models, with fault injection.
+"""An smbus2-compatible I2C bus whose devices are chip models, with bus timing and fault injection.
+
+Every smbus2.SMBus call a driver may make is here, and each is broken into the I2C
+messages the kernel puts on the wire (`i2c_rdwr` takes them as they are). A chip model
+sees only those messages, as a real chip does: `on_write(bytes)` for a write message,
+`on_read(n)` for a read message, which must answer exactly n bytes (a real chip cannot
+answer short: the controller clocks every byte). A model that refuses a byte raises
+OSError(EREMOTEIO), as a NACK reaches user space.
+
+Transfers take the time they take on a real bus (`drivers/i2c_timing.py`): the caller is
+held for the wire's clocks at `bus_hz` plus the kernel's per-transfer overhead, and one
+transfer at a time has the bus. The limits are the kernel's: an SMBus block is at most
+32 bytes (smbus2 raises ValueError above it, as here).
 
 Errors look as they do from the Linux i2c-dev driver: a NACK or an absent device is
 OSError(EREMOTEIO), a stuck bus waits the adapter timeout and raises ETIMEDOUT, a
@@ -7,6 +19,7 @@ glitch is EIO.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import threading
@@ -14,12 +27,18 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+from pi_service.drivers.i2c_timing import DEFAULT_BUS_HZ, TRANSFER_OVERHEAD_S, transfer_s
+
 FAULT_ERRNO = {"nack": errno.EREMOTEIO, "timeout": errno.ETIMEDOUT, "eio": errno.EIO, "vanish": errno.EREMOTEIO}
+SMBUS_BLOCK_MAX = 32  # linux/i2c.h I2C_SMBUS_BLOCK_MAX
+I2C_M_RD = 0x0001  # linux/i2c.h: the message is a read
 
 
-class RegisterModel(Protocol):
-    def read(self, register: int, length: int) -> list[int]: ...
-    def write(self, register: int, data: list[int]) -> None: ...
+class ChipModel(Protocol):
+    """What a chip on the virtual bus answers: one call per I2C message addressed to it."""
+
+    def on_write(self, data: bytes) -> None: ...
+    def on_read(self, length: int) -> bytes: ...
 
 
 @dataclass
@@ -31,19 +50,24 @@ class _Fault:
 
 class SimI2CBus:
     def __init__(self, number: int, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, timeout_s: float = 0.01):
+                 sleep: Callable[[float], None] = time.sleep, timeout_s: float = 0.01,
+                 bus_hz: float = DEFAULT_BUS_HZ, overhead_s: float = TRANSFER_OVERHEAD_S):
         self.number = number
-        self.devices: dict[int, RegisterModel] = {}
+        self.devices: dict[int, ChipModel] = {}
         self.transfers = 0
+        self.busy_s = 0.0  # total time transfers have held the bus
+        self.bus_hz = bus_hz
+        self.overhead_s = overhead_s
         self._clock = clock
         self._sleep = sleep
         self._timeout_s = timeout_s
         self._faults: dict[int, _Fault] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the faults' table
+        self._wire = threading.Lock()  # one transfer at a time has the bus
         self.fd = -1
         self.closed = False
 
-    def attach(self, address: int, model: RegisterModel) -> None:
+    def attach(self, address: int, model: ChipModel) -> None:
         self.devices[address] = model
 
     def inject(self, address: int, kind: str, count: int | None = None, duration_s: float | None = None) -> None:
@@ -61,20 +85,75 @@ class SimI2CBus:
         with self._lock:
             self._faults.pop(address, None)
 
-    # smbus2.SMBus's interface
+    # smbus2.SMBus's interface, each call as the messages the kernel sends
 
-    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int, force=None) -> list[int]:
-        model = self._device(i2c_addr)
-        return list(model.read(register, length))[:length]
+    def write_quick(self, i2c_addr: int, force=None) -> None:
+        self._transfer(i2c_addr, [b""])
 
-    def write_i2c_block_data(self, i2c_addr: int, register: int, data: list[int], force=None) -> None:
-        self._device(i2c_addr).write(register, list(data))
+    def read_byte(self, i2c_addr: int, force=None) -> int:
+        return self._transfer(i2c_addr, [1])[0][0]
+
+    def write_byte(self, i2c_addr: int, value: int, force=None) -> None:
+        self._transfer(i2c_addr, [bytes([value & 0xFF])])
 
     def read_byte_data(self, i2c_addr: int, register: int, force=None) -> int:
-        return self._device(i2c_addr).read(register, 1)[0]
+        return self._transfer(i2c_addr, [bytes([register & 0xFF]), 1])[0][0]
 
     def write_byte_data(self, i2c_addr: int, register: int, value: int, force=None) -> None:
-        self._device(i2c_addr).write(register, [value])
+        self._transfer(i2c_addr, [bytes([register & 0xFF, value & 0xFF])])
+
+    def read_word_data(self, i2c_addr: int, register: int, force=None) -> int:
+        low, high = self._transfer(i2c_addr, [bytes([register & 0xFF]), 2])[0]
+        return low | (high << 8)  # SMBus words are sent low byte first
+
+    def write_word_data(self, i2c_addr: int, register: int, value: int, force=None) -> None:
+        self._transfer(i2c_addr, [bytes([register & 0xFF, value & 0xFF, (value >> 8) & 0xFF])])
+
+    def process_call(self, i2c_addr: int, register: int, value: int, force=None) -> int:
+        low, high = self._transfer(i2c_addr, [bytes([register & 0xFF, value & 0xFF, (value >> 8) & 0xFF]), 2])[0]
+        return low | (high << 8)
+
+    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int, force=None) -> list[int]:
+        if length > SMBUS_BLOCK_MAX:
+            raise ValueError("Desired block length over %d bytes" % SMBUS_BLOCK_MAX)
+        return list(self._transfer(i2c_addr, [bytes([register & 0xFF]), length])[0])
+
+    def write_i2c_block_data(self, i2c_addr: int, register: int, data: list[int], force=None) -> None:
+        if len(data) > SMBUS_BLOCK_MAX:
+            raise ValueError("Data length cannot exceed %d bytes" % SMBUS_BLOCK_MAX)
+        self._transfer(i2c_addr, [bytes([register & 0xFF, *(b & 0xFF for b in data)])])
+
+    def read_block_data(self, i2c_addr: int, register: int, force=None) -> list[int]:
+        """An SMBus block read: the chip's first byte says how many follow (1..32)."""
+        with self._wire:
+            model = self._device(i2c_addr)
+            model.on_write(bytes([register & 0xFF]))
+            count = model.on_read(1)[0]
+            if not 1 <= count <= SMBUS_BLOCK_MAX:
+                self._hold([1, 1])
+                raise OSError(errno.EPROTO, os.strerror(errno.EPROTO))
+            data = model.on_read(count)
+            self._hold([1, 1 + count])
+        return list(data)
+
+    def write_block_data(self, i2c_addr: int, register: int, data: list[int], force=None) -> None:
+        if len(data) > SMBUS_BLOCK_MAX:
+            raise ValueError("Data length cannot exceed %d bytes" % SMBUS_BLOCK_MAX)
+        self._transfer(i2c_addr, [bytes([register & 0xFF, len(data), *(b & 0xFF for b in data)])])
+
+    def i2c_rdwr(self, *i2c_msgs) -> None:
+        """smbus2.i2c_msg messages in one transfer (repeated STARTs between them); reads fill their buffers."""
+        if not i2c_msgs:
+            return
+        addresses = {msg.addr for msg in i2c_msgs}
+        if len(addresses) != 1:
+            # The kernel allows it; no driver here needs it, and one fault table per address is simpler.
+            raise OSError(errno.EINVAL, "messages to more than one address in one transfer")
+        plan = [msg.len if msg.flags & I2C_M_RD else bytes(msg) for msg in i2c_msgs]
+        answers = iter(self._transfer(i2c_msgs[0].addr, plan))
+        for msg in i2c_msgs:
+            if msg.flags & I2C_M_RD:
+                ctypes.memmove(msg.buf, next(answers), msg.len)
 
     def close(self) -> None:
         self.closed = True
@@ -85,7 +164,31 @@ class SimI2CBus:
     def __exit__(self, *exc):
         self.close()
 
-    def _device(self, address: int) -> RegisterModel:
+    def _transfer(self, address: int, messages: list[bytes | int]) -> list[bytes]:
+        """One transfer: each item is a write message's bytes or a read message's length; returns the reads."""
+        with self._wire:
+            model = self._device(address)
+            answers = []
+            try:
+                for message in messages:
+                    if isinstance(message, int):
+                        data = bytes(model.on_read(message))
+                        if len(data) != message:
+                            raise AssertionError(f"{type(model).__name__} answered {len(data)} bytes "
+                                                 f"to a {message}-byte read: a chip is clocked for every byte")
+                        answers.append(data)
+                    else:
+                        model.on_write(bytes(message))
+            finally:
+                self._hold([m if isinstance(m, int) else len(m) for m in messages])
+        return answers
+
+    def _hold(self, lengths: list[int]) -> None:
+        duration = transfer_s(lengths, self.bus_hz, self.overhead_s)
+        self.busy_s += duration
+        self._sleep(duration)
+
+    def _device(self, address: int) -> ChipModel:
         if self.closed:
             raise OSError(errno.EBADF, os.strerror(errno.EBADF))
         self.transfers += 1
@@ -107,5 +210,6 @@ class SimI2CBus:
             raise OSError(code, os.strerror(code))
         model = self.devices.get(address)
         if model is None:
+            self._sleep(transfer_s([0], self.bus_hz, self.overhead_s))  # the address byte, NACKed
             raise OSError(errno.EREMOTEIO, os.strerror(errno.EREMOTEIO))
         return model

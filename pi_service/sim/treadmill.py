@@ -27,12 +27,15 @@ class VirtualTreadmill:
     def __init__(self, config: Config, scenario: Scenario | None = None, speedup: float | None = None,
                  noise: bool | None = None, clock: Callable[[], float] = time.monotonic, seed: int | None = None,
                  rail_truth: tuple[tuple[float, float], tuple[float, float]] | None = None,
-                 roller_diameter_m: float | None = None, deck_zero_deg: float = 0.0):
+                 roller_diameter_m: float | None = None, deck_zero_deg: float = 0.0,
+                 sleep: Callable[[float], None] | None = None):
         """`rail_truth` ((zero V, N per V) left and right), `roller_diameter_m` and
         `deck_zero_deg` (the accelerometer's mounting tilt) make the machine differ from
         what the config says, for calibration to find; by default it is as the config says."""
         self.config = config
         self.clock = clock
+        # A transfer holds its caller as long as it holds the wire: on a test's fake clock, that clock's sleep.
+        self.sleep = sleep or getattr(clock, "sleep", time.sleep)
         self.scenario = scenario or load_scenario(config.sim.scenario)
         self.world = World(self.scenario, clock, config.sim.speedup if speedup is None else speedup,
                            config.sim.noise if noise is None else noise, seed)
@@ -66,7 +69,7 @@ class VirtualTreadmill:
 
     def _bus(self, number: int) -> SimI2CBus:
         if number not in self.buses:
-            self.buses[number] = SimI2CBus(number, self.clock)
+            self.buses[number] = SimI2CBus(number, self.clock, self.sleep)
         return self.buses[number]
 
     def open_bus(self, number: int) -> SimI2CBus:
