@@ -36,7 +36,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure(seconds: float, scratch: Path) -> list[float]:
     demo = (ROOT / "pi_service/config/demo.toml").read_text()
-    demo = demo.replace('state_dir = ".state"', f'state_dir = "{scratch}"')
+    demo = f'state_dir = "{scratch}"\n' + demo  # a demo config keeps its state in sim/ under it
     path = scratch / "bench.toml"
     path.write_text(demo + f"\n[sampling]\nrate_hz = {RATE_HZ}\n")
     config = load_config(path)

@@ -93,16 +93,18 @@ def replay(recording: str, config_path: str | None) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), help="Port in the link (default: config web.port).")
 @click.option("--revoke-all", is_flag=True, help="Revoke every token given so far (every phone must pair again).")
 @click.option("--no-qr", is_flag=True, help="Print the link only, without the QR code.")
+@click.option("--sim", is_flag=True, help="Pair with the virtual treadmill's daemon (`run --sim`; a demo config "
+              "implies it).")
 @click.option("--json", "as_json", is_flag=True, help="Print {\"url\": ..., \"token\": ...} for scripts.")
 def pair(config_path: str | None, address: str | None, port: int | None, revoke_all: bool, no_qr: bool,
-         as_json: bool) -> None:
+         sim: bool, as_json: bool) -> None:
     """Make a pairing token and print the page's link with it (and a QR code to scan)."""
     from pi_service.config import load_config
     from pi_service.pairing import PairingStore, page_address
-    from pi_service.storage.history import state_dir
+    from pi_service.storage.state_folder import state_dir
 
     config = load_config(config_path)
-    store = PairingStore(state_dir(config))
+    store = PairingStore(state_dir(config, sim))
     if revoke_all:
         count = store.revoke_all()
         click.echo(f"revoked {count} token{'s' if count != 1 else ''}: every phone must pair again")

@@ -7,6 +7,7 @@ stop and is joined. The whole stop takes well under two seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import signal
@@ -21,6 +22,7 @@ from pi_service.recording import create_recording
 from pi_service.sampling.process import SamplerProcess, SamplerThread
 from pi_service.sampling.run import SamplerOptions
 from pi_service.notify import Watchdog, notify
+from pi_service.storage.state_folder import StateFolderLock, state_dir
 from pi_service.web.app import create_app
 from pi_service.web.status import loop_health
 
@@ -78,6 +80,16 @@ def _health(sampler) -> tuple[bool, str]:
 
 
 def run_daemon(config: Config, options: SamplerOptions, host: str, port: int) -> None:
+    # One daemon per state folder: it owns the history, and the hardware that `calibrate`
+    # and `doctor` reach through its service port.
+    lock = StateFolderLock(state_dir(config, options.sim))
+    try:
+        _serve(config, dataclasses.replace(options, service_port=lock.held), host, port)
+    finally:
+        lock.close()
+
+
+def _serve(config: Config, options: SamplerOptions, host: str, port: int) -> None:
     sock = bind(host, port)
     if options.record:
         create_recording(options.record)

@@ -223,7 +223,7 @@ install() {
     say "pair a phone with the link below (run it again for another phone):"
     run env STATE_DIRECTORY="/var/lib/$NAME" "$OPT/venv/bin/$NAME" pair --config "/etc/$NAME/config.toml"
     run chown -R "$USER_NAME:$USER_NAME" "$STATE"
-    say "check the wiring: sudo -u $USER_NAME $OPT/venv/bin/$NAME doctor --config /etc/$NAME/config.toml"
+    say "check the wiring: sudo -u $USER_NAME env STATE_DIRECTORY=/var/lib/$NAME $OPT/venv/bin/$NAME doctor --config /etc/$NAME/config.toml"
     say "logs: journalctl -u $NAME -f"
 }
 

@@ -42,12 +42,19 @@ def test_register_writes_select_channel_gain_and_rate(chip, channel, full_scale,
 
 def test_conversion_takes_one_over_data_rate(chip, clock):
     driver, _, _ = chip
-    driver.start_conversion(1)
-    assert not driver.conversion_ready()
-    clock.advance(1 / 475 * 0.9)
-    assert not driver.conversion_ready()
-    clock.advance(1 / 475 * 0.2)
-    assert driver.conversion_ready()
+    # The chip sees each transfer as it begins, and every transfer holds the clock for its
+    # wire time, so each check is placed at a time measured from the start's own transfer.
+    # One conversion is checked at 0.9/DR and another at 1.1/DR: a register read's wire
+    # time (0.53 ms at 100 kHz) is longer than the 0.42 ms between the two.
+    for fraction, ready in ((0.9, False), (1.1, True)):
+        started = clock()
+        driver.start_conversion(1)
+        assert not driver.conversion_ready()
+        check_at = started + fraction / 475
+        assert clock() < check_at
+        clock.advance(check_at - clock())
+        assert driver.conversion_ready() is ready
+        clock.advance(1 / 475)  # done by now whichever it was
     assert driver.read_volts() == pytest.approx(1.25, abs=4.096 / 32768)
 
 

@@ -7,14 +7,18 @@ from pi_service.drivers.i2c import I2CDevice
 from pi_service.errors import WiringError
 from pi_service.sim.adxl345_model import ADXL345Model, gravity_on_deck
 from pi_service.sim.i2c_bus import SimI2CBus
+from tests.conftest import FakeClock
+
+FIRST_SAMPLE_S = 0.02  # turn-on (1.1 ms) and one period at 100 Hz, with room
 
 
 def make_chip(pitch_deg_: float = 0.0, axis: str = "x", devid: int = 0xE5):
     state = {"pitch": pitch_deg_}
-    model = ADXL345Model(lambda: gravity_on_deck(state["pitch"], axis), devid=devid)
-    bus = SimI2CBus(1)
+    clock = FakeClock()
+    model = ADXL345Model(lambda t: gravity_on_deck(state["pitch"], axis), clock, devid=devid)
+    bus = SimI2CBus(1, clock, clock.sleep)
     bus.attach(0x53, model)
-    return ADXL345(I2CDevice(bus, 0x53, "ADXL345")), model, state
+    return ADXL345(I2CDevice(bus, 0x53, "ADXL345")), model, clock
 
 
 def grade_to_pitch(grade: float) -> float:
@@ -23,16 +27,18 @@ def grade_to_pitch(grade: float) -> float:
 
 @pytest.mark.parametrize("grade", [0.0, 2.0, 5.0, 10.0, 15.0, -3.0])
 def test_tilt_reads_as_percent_grade(grade):
-    chip, _, _ = make_chip(grade_to_pitch(grade))
+    chip, _, clock = make_chip(grade_to_pitch(grade))
     chip.start(200)
+    clock.advance(FIRST_SAMPLE_S)
     # One LSB is 3.9 mg, about 0.39 % grade: a single reading is within half of it.
     assert grade_pct(pitch_deg(chip.read_acceleration())) == pytest.approx(grade, abs=0.2)
 
 
 @pytest.mark.parametrize("axis", ["-x", "y", "-y"])
 def test_mounting_axis_from_config(axis):
-    chip, _, _ = make_chip(grade_to_pitch(8.0), axis)
+    chip, _, clock = make_chip(grade_to_pitch(8.0), axis)
     chip.start(100)
+    clock.advance(FIRST_SAMPLE_S)
     assert grade_pct(pitch_deg(chip.read_acceleration(), axis)) == pytest.approx(8.0, abs=0.2)
 
 
@@ -51,7 +57,8 @@ def test_start_configures_full_resolution_rate_and_measure():
 
 
 def test_reads_zero_until_measure_is_set():
-    chip, _, _ = make_chip()
+    chip, _, clock = make_chip()
+    clock.advance(FIRST_SAMPLE_S)
     assert chip.read_acceleration() == (0.0, 0.0, 0.0)
 
 

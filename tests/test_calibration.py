@@ -208,10 +208,13 @@ def test_cli_calibrates_by_flags_shows_and_undoes(tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["saved"] == "rails" and result["values"]["left_n_per_v"] == pytest.approx(600, rel=0.02)
-    shown = json.loads(cli("calibrate", "show", "--json", state=tmp_path).stdout)
-    assert shown["calibration"]["rails"]["made_at"] and shown["in_force"]["rails"]["left_n_per_v"] != 600.0
-    assert cli("calibrate", "undo", state=tmp_path).returncode == 0
+    assert result["file"] == str(tmp_path / "sim" / "calibration.json")  # the sim's own folder, never the real one
+    assert not (tmp_path / "calibration.json").exists()
     assert json.loads(cli("calibrate", "show", "--json", state=tmp_path).stdout)["calibration"] == {}
+    shown = json.loads(cli("calibrate", "show", "--sim", "--json", state=tmp_path).stdout)
+    assert shown["calibration"]["rails"]["made_at"] and shown["in_force"]["rails"]["left_n_per_v"] != 600.0
+    assert cli("calibrate", "undo", "--sim", state=tmp_path).returncode == 0
+    assert json.loads(cli("calibrate", "show", "--sim", "--json", state=tmp_path).stdout)["calibration"] == {}
 
 
 @pytest.mark.parametrize("args,message", [
@@ -222,21 +225,23 @@ def test_cli_calibrates_by_flags_shows_and_undoes(tmp_path):
 def test_cli_bad_weights_are_one_line_errors_and_nothing_is_written(tmp_path, args, message):
     done = cli("calibrate", "rails", "--sim", "--seconds", "0.5", "--yes", *args, state=tmp_path)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
-    assert not (tmp_path / "calibration.json").exists()
+    assert not (tmp_path / "calibration.json").exists() and not (tmp_path / "sim").exists()
 
 
 def test_cli_a_rejected_measurement_exits_2_and_keeps_the_old_calibration(tmp_path):
-    CalibrationStore(tmp_path).save("belt", {"pulses_per_m": 12.0})
-    before = (tmp_path / "calibration.json").read_text()
+    sim = tmp_path / "sim"
+    CalibrationStore(sim).save("belt", {"pulses_per_m": 12.0})
+    before = (sim / "calibration.json").read_text()
     done = cli("calibrate", "belt", "--sim", "--console-speed", "0.01", "--count-seconds", "5", "--yes",
                state=tmp_path)
     assert done.returncode == 2 and "belt pulses" in done.stderr and "Traceback" not in done.stderr
-    assert (tmp_path / "calibration.json").read_text() == before
+    assert (sim / "calibration.json").read_text() == before
 
 
 def test_ctrl_c_mid_calibration_leaves_the_old_one_in_force_and_no_partial_file(tmp_path):
-    CalibrationStore(tmp_path).save("rails", {"left_zero_v": 0.45})
-    before = (tmp_path / "calibration.json").read_text()
+    sim = tmp_path / "sim"
+    CalibrationStore(sim).save("rails", {"left_zero_v": 0.45})
+    before = (sim / "calibration.json").read_text()
     env = dict(os.environ, STATE_DIRECTORY=str(tmp_path))
     process = subprocess.Popen([sys.executable, "-m", "pi_service", "calibrate", "rails", "--sim", "--seconds", "3",
                                 "--left-kg", "10", "--right-kg", "10", "--yes"], cwd=ROOT, env=env,
@@ -245,8 +250,8 @@ def test_ctrl_c_mid_calibration_leaves_the_old_one_in_force_and_no_partial_file(
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=10) == 130
     assert "Traceback" not in process.stderr.read()
-    assert (tmp_path / "calibration.json").read_text() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["calibration.json"]
+    assert (sim / "calibration.json").read_text() == before
+    assert sorted(p.name for p in sim.iterdir()) == ["calibration.json"]
 
 
 def test_doctor_on_the_sim_passes_and_names_an_injected_fault(tmp_path):

@@ -56,7 +56,7 @@ def test_pulses_per_metre_from_roller_geometry_unless_calibrated():
      "t.toml:2: rules.sensor_fault.incline_pct_max: must be above incline_pct_min (-5)"),
     ("[buzzer]\ngpio = 17\n", "t.toml:1: buzzer: gpio 17 is already belt.gpio"),
     ("[sampling]\nrate_hz = 200\n[rails]\ndata_rate_sps = 128\n",
-     "t.toml:3: rails: data_rate_sps 128 is too slow for sampling.rate_hz 200"),
+     "t.toml:4: rails.data_rate_sps: at 100 kHz the rails' transfers take 1.49 ms, then the ADS1115 needs up to 8.71 ms"),
     ("[belt]\nmagnets = 64\nroller_diameter_m = 0.02\n", "t.toml:1: belt: glitch_s 0.002 s would drop real pulses"),
 ])
 def test_bad_values_are_one_line_naming_file_line_key_and_reason(toml, expected):
@@ -81,3 +81,41 @@ def test_config_is_immutable_once_loaded():
     config = Config()
     with pytest.raises(ValidationError, match="frozen"):
         config.sampling.rate_hz = 5  # type: ignore[misc]
+
+
+def test_the_accelerometer_chip_defaults_to_the_adxl345_at_0x53():
+    incline = parse_config("", "t.toml").incline
+    assert (incline.chip, incline.address) == ("adxl345", 0x53)
+
+
+@pytest.mark.parametrize("toml, address", [
+    ("[incline]\nchip = \"mpu6050\"\n", 0x68),  # no address key: the MPU-6050's AD0-low address
+    ("[incline]\nchip = \"mpu6050\"\naddress = 0x69\n", 0x69),
+    ("[incline]\nchip = \"adxl345\"\naddress = 0x1D\n", 0x1D),
+])
+def test_the_address_defaults_to_the_chips_own_and_is_always_an_int(toml, address):
+    incline = parse_config(toml, "t.toml").incline
+    assert incline.address == address and type(incline.address) is int
+
+
+@pytest.mark.parametrize("toml, expected", [
+    ("[incline]\nchip = \"mpu6050\"\naddress = 0x53\n",
+     "t.toml:3: incline.address: must be 0x68 (AD0 low) or 0x69 (AD0 high), not 0x53: the MPU-6050's addresses "
+     "(chip = \"mpu6050\"); 0x53 is an ADXL345's: set chip = \"adxl345\""),
+    ("[incline]\naddress = 0x69\n", "t.toml:2: incline.address: must be 0x53 (SDO low) or 0x1D (SDO high), not 0x69: "
+     "the ADXL345's addresses (chip = \"adxl345\"); 0x69 is an MPU-6050's: set chip = \"mpu6050\""),
+    ("[incline]\nchip = \"mpu6050\"\naddress = 0x1E\n", "t.toml:3: incline.address: must be 0x68 (AD0 low) or 0x69 "
+     "(AD0 high), not 0x1E: the MPU-6050's addresses"),
+    ("[incline]\nchip = \"mpu9250\"\n", "t.toml:2: incline.chip: Input should be 'adxl345' or 'mpu6050' (got 'mpu9250')"),
+])
+def test_a_wrong_chip_or_address_names_the_chip_and_its_addresses(toml, expected):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(toml, "t.toml")
+    assert str(caught.value).startswith(expected)
+
+
+def test_the_example_config_names_the_chip_it_documents():
+    text = EXAMPLE.read_text()
+    assert '\nchip = "adxl345"' in text
+    incline = parse_config(text, "example.toml").incline
+    assert (incline.chip, incline.address) == ("adxl345", 0x53)

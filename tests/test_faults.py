@@ -119,7 +119,7 @@ def test_a_killed_sampling_process_is_back_within_5_s_with_the_history_intact(tm
         time.sleep(1.0)
     finally:
         stop(process)
-    db = sqlite3.connect(state / "history.sqlite3")
+    db = sqlite3.connect(state / "sim" / "history.sqlite3")  # the virtual treadmill's own folder
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] >= 1
     times = [float(row[0]) for row in list(csv.reader(recording.open()))[1:] if row]
@@ -142,7 +142,7 @@ def test_a_killed_daemon_restarted_as_systemd_would_samples_within_5_s_with_the_
         assert status["loop"]["ticks"] > 0
     finally:
         stop(again)
-    db = sqlite3.connect(state / "history.sqlite3")
+    db = sqlite3.connect(state / "sim" / "history.sqlite3")  # the virtual treadmill's own folder
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] >= 1
     print(f"\ndaemon sampling again {time.monotonic() - killed:.2f} s after kill -9 (healthy in {ready_s:.2f} s)")
@@ -199,7 +199,7 @@ def test_a_full_or_read_only_disk_is_a_clear_fault_and_the_nudges_go_on(tmp_path
         time.sleep(1.0)
         if how == "full":
             filler = small_disk / "filler"
-            with open(filler, "wb") as file:
+            with open(filler, "wb", buffering=0) as file:  # unbuffered: nothing left to flush into a full disk
                 try:
                     while True:
                         file.write(b"\0" * 65536)

@@ -6,7 +6,8 @@ from pi_service.config import Config
 from pi_service.core.events import Event
 from pi_service.core.sample import Sample
 from pi_service.core.summary import SummaryBuilder
-from pi_service.storage.history import History, HistoryWriter, state_dir
+from pi_service.storage.history import History, HistoryWriter
+from pi_service.storage.state_folder import state_dir
 
 
 def start(kind, t, **detail):

@@ -54,7 +54,7 @@ def daemon(tmp_path):
     (tmp_path / "config.toml").write_text(CONFIG)
     (tmp_path / "page.toml").write_text(SCENARIO)
     state = tmp_path / "state"
-    token = PairingStore(state).new_token("browser test")
+    token = PairingStore(state / "sim").new_token("browser test")  # run --sim keeps its state in sim/
     process, port, _ = start("--config", str(tmp_path / "config.toml"), "--scenario", str(tmp_path / "page.toml"),
                              state=state)
     yield port, token

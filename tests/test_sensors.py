@@ -49,9 +49,23 @@ def test_rails_are_pipelined_one_conversion_per_tick_without_waiting(clock):
     sensors, treadmill = hub(clock)
     tick(sensors, clock, 10)
     writes = treadmill.rails_adc.config_writes
-    channels = [(w >> 12) & 0b11 for w in writes]
-    assert channels[:6] == [0, 1, 0, 1, 0, 1]
-    assert len(writes) == 10  # one start per tick
+    assert not writes[0] & 0x8000  # first, whatever the chip was doing is stopped (MODE=1, no start)
+    starts = writes[1:]
+    channels = [(w >> 12) & 0b11 for w in starts]
+    assert channels[:6] == [0, 1, 0, 1, 0, 1] and all(w & 0x8000 for w in starts)
+    assert len(starts) == 10  # then one start per tick: an idle chip is started in the same first tick
+
+
+def test_a_chip_left_converting_continuously_on_the_other_channel_is_stopped_before_the_first_start(clock):
+    sensors, treadmill = hub(clock)
+    adc = treadmill.rails_adc
+    # As another program (or a run before a crash) leaves it: continuous conversions of AIN1 at 8 SPS.
+    adc.on_write(bytes([0x01, 0b0_101_001_0, 0b000_00011]))
+    clock.advance(0.2)
+    rails = [tick(sensors, clock) for _ in range(40)]
+    lefts = [s.rail_left_n for s in rails if s.rail_left_n is not None]
+    assert lefts and all(left == pytest.approx(40, abs=0.1) for left in lefts)  # never AIN1's 25 N as the left
+    assert rails[-1].rail_right_n == pytest.approx(25, abs=0.1) and sensors.faults() == []
 
 
 def test_nack_burst_raises_fault_and_device_recovers_by_itself(clock):
@@ -103,7 +117,9 @@ def test_accelerometer_that_vanishes_is_reinitialised_when_it_returns(clock):
 def test_accelerometer_reading_no_gravity_for_half_a_second_is_a_fault_not_zero_grade(clock):
     sensors, treadmill = hub(clock)
     tick(sensors, clock, 2)
-    treadmill.accelerometer.registers[0x2D] = 0  # measurement stopped (brown-out)
+    # A brown-out is a power-on reset: standby, data registers 0x00. (Clearing Measure alone would
+    # not do: in standby the chip keeps its last sample, which reads as a steady deck.)
+    treadmill.accelerometer.reset()
     assert tick(sensors, clock, 40).incline_pct == pytest.approx(8, abs=0.2)  # held while in doubt
     # Each tick also holds the bus for its transfers, so count ticks up to the fault, not a fixed number.
     for _ in range(30):
@@ -118,14 +134,13 @@ def test_accelerometer_reading_no_gravity_for_half_a_second_is_a_fault_not_zero_
 def test_footstrike_jolts_beyond_1_5_g_are_not_faults(clock):
     sensors, treadmill = hub(clock)
     steady = treadmill.accelerometer.acceleration
-    count = {"n": 0}
 
-    def with_footstrikes():
-        count["n"] += 1
-        x, y, z = steady()
-        return (x, y, z + 25.0) if count["n"] % 60 == 0 else (x, y, z)  # a 3.5 g jolt per stride
+    def with_footstrikes(t):
+        x, y, z = steady(t)
+        return (x, y, z + 25.0) if t % 0.6 < 0.02 else (x, y, z)  # a 3.5 g jolt of 20 ms per stride
 
     treadmill.accelerometer.acceleration = with_footstrikes
+    tick(sensors, clock)  # starts the chip: its first sample comes 1.1 ms + 1/ODR later
     for _ in range(300):
         sample = tick(sensors, clock)
         assert sample.incline_pct == pytest.approx(8, abs=0.2)

@@ -17,8 +17,12 @@ from typing import Literal, TypeVar
 
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
                       model_validator)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from pi_service.drivers.accelerometer import CHIP_NAMES
+from pi_service.drivers.i2c_timing import DEFAULT_BUS_HZ
 from pi_service.errors import ConfigError
+from pi_service.sampling.bus_budget import tick_bus_budget
 from pi_service.units import kmh_to_mps, mps_to_kmh
 
 CONFIG_DIR = Path(__file__).parent
@@ -38,6 +42,14 @@ class SamplingConfig(Section):
         50, ge=0, le=99, description="SCHED_FIFO priority for the loop; 0 = normal scheduling"
     )
     cpu: int | None = Field(None, ge=0, le=255, description="pin the loop to this CPU core")
+
+
+class I2CConfig(Section):
+    bus_hz: int = Field(
+        DEFAULT_BUS_HZ, ge=10_000, le=1_000_000,
+        description="the speed set by dtparam=i2c_arm_baudrate in /boot/firmware/config.txt; "
+                    "the same for every bus used",
+    )
 
 
 TOP_SPEED_MPS = kmh_to_mps(30)  # the fastest belt the sensor must follow (spec 7's speed range)
@@ -100,9 +112,19 @@ class RailsConfig(Section):
         return value
 
 
+# The deck accelerometers `[incline] chip` may name: their part names and the addresses
+# their address pin gives (ADXL345: SDO/ALT ADDRESS; MPU-6050: AD0), the first the default.
+ACCELEROMETERS = {
+    "adxl345": (CHIP_NAMES["adxl345"], ((0x53, "SDO low"), (0x1D, "SDO high"))),
+    "mpu6050": (CHIP_NAMES["mpu6050"], ((0x68, "AD0 low"), (0x69, "AD0 high"))),
+}
+
+
 class InclineConfig(Section):
     i2c_bus: int = Field(1, ge=0, le=31)
-    address: int = Field(0x53, description="ADXL345: 0x53 with SDO/ALT low, 0x1D with it high")
+    chip: Literal["adxl345", "mpu6050"] = Field("adxl345", description="the deck accelerometer: ADXL345 or MPU-6050")
+    address: int = Field(0x53, description="ADXL345: 0x53 (SDO low) or 0x1D; MPU-6050: 0x68 (AD0 low) or 0x69; "
+                         "without the key, the chip's first")
     forward_axis: Literal["x", "-x", "y", "-y"] = Field(
         "x", description="the accelerometer axis that points to the front of the deck"
     )
@@ -110,11 +132,29 @@ class InclineConfig(Section):
     span: float = Field(1.0, ge=0.5, le=2.0, description="grade correction from a known incline")
     smoothing_s: float = Field(0.5, ge=0, le=5, description="low-pass time constant for footstrike vibration")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _address_for_chip(cls, data):
+        # No address key: the configured chip's default, so `address` is always an int.
+        if isinstance(data, dict) and "address" not in data:
+            chip = data.get("chip", "adxl345")
+            if isinstance(chip, str) and chip in ACCELEROMETERS:
+                data = {**data, "address": ACCELEROMETERS[chip][1][0][0]}
+        return data
+
     @field_validator("address")
     @classmethod
-    def _adxl345_address(cls, value: int) -> int:
-        if value not in (0x53, 0x1D):
-            raise ValueError(f"must be 0x53 (SDO low) or 0x1D (SDO high), not 0x{value:02X}")
+    def _chip_address(cls, value: int, info: ValidationInfo) -> int:
+        chip = info.data.get("chip")
+        if chip is None:
+            return value  # the chip itself is wrong, and reported
+        name, addresses = ACCELEROMETERS[chip]
+        if value not in [address for address, _ in addresses]:
+            valid = " or ".join(f"0x{address:02X} ({pin})" for address, pin in addresses)
+            others = [(key, other) for key, (other, pins) in ACCELEROMETERS.items()
+                      if key != chip and value in [address for address, _ in pins]]
+            hint = "".join(f"; 0x{value:02X} is an {other}'s: set chip = \"{key}\"" for key, other in others)
+            raise ValueError(f"must be {valid}, not 0x{value:02X}: the {name}'s addresses (chip = \"{chip}\"){hint}")
         return value
 
 
@@ -237,6 +277,7 @@ class Config(Section):
     demo: bool = Field(False, description="shortened rule timings: the page says so")
     state_dir: str = Field("", description="history database folder; empty: $STATE_DIRECTORY or ~/.local/state")
     sampling: SamplingConfig = SamplingConfig()
+    i2c: I2CConfig = I2CConfig()  # before the sections on the buses, for validators that need it
     belt: BeltConfig = BeltConfig()
     rails: RailsConfig = RailsConfig()
     incline: InclineConfig = InclineConfig()
@@ -248,15 +289,24 @@ class Config(Section):
     actions: ActionsConfig = ActionsConfig()
     sim: SimConfig = SimConfig()
 
-    @field_validator("rails")
-    @classmethod
-    def _adc_keeps_up(cls, rails: RailsConfig, info: ValidationInfo) -> RailsConfig:
-        # Each tick collects the conversion the previous tick started: it must be done by then.
-        sampling = info.data.get("sampling")
-        if sampling is not None and 1.1 / rails.data_rate_sps > 1.0 / sampling.rate_hz:
-            raise ValueError(f"data_rate_sps {rails.data_rate_sps} is too slow for sampling.rate_hz "
-                             f"{sampling.rate_hz:g}: a conversion must finish within one period")
-        return rails
+    @model_validator(mode="after")
+    def _bus_time_delivers_every_sample(self) -> "Config":
+        # The rate, the rails' data rate and the bus speed together decide whether every tick gets a
+        # fresh rail conversion (sampling/bus_budget.py). The error is raised at one of those keys so
+        # that the message names it and its line: the first the file sets of the ones that can fix it.
+        budget = tick_bus_budget(self.sampling.rate_hz, self.rails.data_rate_sps, self.i2c.bus_hz)
+        problems = budget.problems()
+        if not problems:
+            return self
+        keys = [("i2c", "bus_hz"), ("sampling", "rate_hz")]
+        if budget.conversion_slack_s < 0:
+            keys.insert(0, ("rails", "data_rate_sps"))
+        written = [key for key in keys if key[0] in self.model_fields_set
+                   and key[1] in getattr(self, key[0]).model_fields_set]
+        section, name = (written or keys)[0]
+        reason = PydanticCustomError("bus_time", "{reason}", {"reason": ". Also ".join(problems)})
+        raise ValidationError.from_exception_data(type(self).__name__, [
+            InitErrorDetails(type=reason, loc=(section, name), input=getattr(getattr(self, section), name))])
 
     @field_validator("buzzer")
     @classmethod

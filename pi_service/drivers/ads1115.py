@@ -86,6 +86,11 @@ class ADS1115:
         """Select AIN`channel` and start one single-shot conversion."""
         self._write_u16(REG_CONFIG, config_word(channel, self.full_scale_v, self.data_rate_sps, start=True))
 
+    def power_down(self, channel: int = 0) -> None:
+        """Single-shot mode without a start (MODE=1, OS=0): a chip converting continuously stops
+        after the conversion under way, and a single-shot conversion under way finishes (9.4.2)."""
+        self._write_u16(REG_CONFIG, config_word(channel, self.full_scale_v, self.data_rate_sps))
+
     def conversion_ready(self) -> bool:
         """True once the conversion started last has finished (OS bit reads 1)."""
         return bool(self._read_u16(REG_CONFIG) & OS_SINGLE)

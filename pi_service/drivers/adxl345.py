@@ -1,9 +1,10 @@
 """ADXL345 3-axis accelerometer (Analog Devices, data sheet Rev. G), register-level over I2C.
 
-Measures the deck's pitch, from which the incline follows. Why the ADXL345 and not the
-MPU-6050: the incline needs only gravity's direction, which the ADXL345 gives at a
-fixed 3.9 mg/LSB in full-resolution mode with a documented tilt method (Analog Devices
-AN-1057); the MPU-6050's gyro would sit unused, and InvenSense has ended its production.
+Measures the deck's pitch, from which the incline follows. The default deck sensor: the
+incline needs only gravity's direction, which the ADXL345 gives at a fixed 3.9 mg/LSB in
+full-resolution mode with a documented tilt method (Analog Devices AN-1057). The MPU-6050
+(`drivers/mpu6050.py`, `[incline] chip = "mpu6050"`) does the same job where it is the
+board at hand; its gyro sits unused.
 
 Register names follow the data sheet's Table 19.
 """

@@ -1,10 +1,11 @@
 """The calibration procedures (spec section 8) and the rig they run on.
 
 A `Rig` gives the raw signals the daemon turns into SI units: each rail's voltage from the
-ADS1115, the deck's pitch from the ADXL345, the belt sensor's pulse count. On a Pi it
+ADS1115, the deck's pitch from the accelerometer, the belt sensor's pulse count. On a Pi it
 opens the real bus and pins; with `sim=True` it builds the virtual treadmill, and the
 person's part (a load on a rail, the belt at a speed, the deck at an incline) is played by
-the sim. The procedures only measure and check; the CLI asks the questions and stores
+the sim. While a daemon runs, `through_daemon.DaemonRig` gives the same readings from it
+instead, so nothing opens the bus under the daemon. The procedures only measure and check; the CLI asks the questions and stores
 the result (calibration.py).
 """
 
@@ -18,7 +19,8 @@ from typing import Callable
 
 from pi_service.config import Config
 from pi_service.drivers.ads1115 import ADS1115
-from pi_service.drivers.adxl345 import ADXL345, grade_pct, pitch_deg
+from pi_service.drivers.accelerometer import build_accelerometer
+from pi_service.drivers.adxl345 import grade_pct, pitch_deg
 from pi_service.drivers.belt_speed import BeltSpeedSensor
 from pi_service.drivers.i2c import I2CDevice
 from pi_service.errors import CompanionError
@@ -28,6 +30,7 @@ MIN_SPAN_V = 0.02  # a known load must move the rail's voltage at least this muc
 MAX_NOISE = 0.05  # the reading's spread under load, as a share of the change it made
 MIN_PULSES = 20  # fewer pulses than this in the measuring time: the belt did not move
 SETTLE_S = 1.0  # after the person (or the sim) changes something
+FIRST_SAMPLE_S = 0.05  # an accelerometer started at 100 Hz has its first sample after one period, 10 ms
 
 
 class CalibrationRejected(CompanionError):
@@ -89,15 +92,33 @@ note = "standing by for calibration"
         rails, incline, belt = config.rails, config.incline, config.belt
         self.adc = ADS1115(I2CDevice(open_bus(rails.i2c_bus), rails.address, "ADS1115"), rails.full_scale_v,
                            rails.data_rate_sps)
-        self.accelerometer = ADXL345(I2CDevice(open_bus(incline.i2c_bus), incline.address, "ADXL345"))
+        self.accelerometer = build_accelerometer(incline.chip, open_bus(incline.i2c_bus), incline.address)
         self.belt = BeltSpeedSensor(pin_factory, belt.gpio, belt.effective_pulses_per_m(), belt.magnets,
                                     belt.pull_up, belt.glitch_s, belt.zero_speed_timeout_s)
         self.pin_factory = pin_factory
         self._accelerometer_started = False
 
+    through_daemon = False
+
     @property
     def sim(self) -> bool:
         return self.treadmill is not None
+
+    def measure(self, quantity: str, seconds: float, what: str, progress: Progress = _quiet) -> Reading:
+        """`quantity` (rail_left_v, rail_right_v or pitch_deg), averaged over `seconds`."""
+        read = {"rail_left_v": lambda: self.rail_volts("left"), "rail_right_v": lambda: self.rail_volts("right"),
+                "pitch_deg": self.pitch_deg}[quantity]
+        return average(read, seconds, what, progress)
+
+    def pulses(self) -> int:
+        return self.belt.pulses
+
+    def probe_rails(self) -> None:
+        """Raises when the ADC does not answer."""
+        self.adc.probe()
+
+    def speed_mps(self) -> float:
+        return self.belt.speed_mps() or 0.0
 
     def rail_volts(self, side: str) -> float:
         rails = self.config.rails
@@ -107,6 +128,7 @@ note = "standing by for calibration"
         if not self._accelerometer_started:
             self.accelerometer.start(100)
             self._accelerometer_started = True
+            time.sleep(FIRST_SAMPLE_S)  # until then its data registers hold no sample (zeros, not gravity)
         return pitch_deg(self.accelerometer.read_acceleration(), self.config.incline.forward_axis)
 
     # The person's part, played by the virtual treadmill.
@@ -145,7 +167,7 @@ note = "standing by for calibration"
 def rail_zero(rig: Rig, seconds: float, progress: Progress = _quiet) -> dict[str, Reading]:
     """Hands off: each rail's voltage, averaged, and its noise."""
     rig.load_rails(0.0, 0.0)
-    return {side: average(lambda side=side: rig.rail_volts(side), seconds, f"{side} rail, hands off", progress)
+    return {side: rig.measure(f"rail_{side}_v", seconds, f"{side} rail, hands off", progress)
             for side in ("left", "right")}
 
 
@@ -157,7 +179,7 @@ def rail_span(rig: Rig, side: str, kg: float, zero: Reading, seconds: float,
     force = kg * STANDARD_GRAVITY
     rig.load_rails(force if side == "left" else 0.0, force if side == "right" else 0.0)
     try:
-        loaded = average(lambda: rig.rail_volts(side), seconds, f"{side} rail, {kg:g} kg on it", progress)
+        loaded = rig.measure(f"rail_{side}_v", seconds, f"{side} rail, {kg:g} kg on it", progress)
     finally:
         rig.load_rails(0.0, 0.0)
     change = loaded.mean - zero.mean
@@ -190,13 +212,13 @@ def belt_from_roller(diameter_m: float, magnets: int) -> float:
 
 
 def count_pulses(rig: Rig, seconds: float, progress: Progress = _quiet) -> int:
-    start = rig.belt.pulses
+    start = rig.pulses()
     began = time.monotonic()
     while (elapsed := time.monotonic() - began) < seconds:
         progress("counting belt pulses", elapsed / seconds)
         time.sleep(0.05)
     progress("counting belt pulses", 1.0)
-    pulses = rig.belt.pulses - start
+    pulses = rig.pulses() - start
     if pulses < MIN_PULSES:
         raise CalibrationRejected(
             f"only {pulses} belt pulses in {seconds:g} s: is the belt moving? Check the sensor on "
@@ -229,7 +251,7 @@ def check_pulses_per_m(ppm: float, config: Config) -> float:
 
 def incline_zero(rig: Rig, seconds: float, progress: Progress = _quiet) -> Reading:
     rig.tilt(0.0)
-    reading = average(rig.pitch_deg, seconds, "deck pitch, flat", progress)
+    reading = rig.measure("pitch_deg", seconds, "deck pitch, flat", progress)
     if abs(reading.mean) > 10:
         raise CalibrationRejected(
             f"the deck reads {reading.mean:.1f} degrees on the flat: is the sensor mounted flat on the deck, and "
@@ -241,7 +263,7 @@ def incline_span(rig: Rig, known_pct: float, zero_deg: float, seconds: float, pr
     if not 2 <= known_pct <= 40:
         raise CalibrationRejected(f"use a known incline between 2 and 40 % for the span (got {known_pct:g})")
     rig.tilt(known_pct)
-    reading = average(rig.pitch_deg, seconds, f"deck pitch at {known_pct:g} %", progress)
+    reading = rig.measure("pitch_deg", seconds, f"deck pitch at {known_pct:g} %", progress)
     measured = grade_pct(reading.mean, zero_deg, 1.0)
     if measured <= 0:
         raise CalibrationRejected(f"at {known_pct:g} % the sensor reads {measured:.1f} %: check incline.forward_axis "

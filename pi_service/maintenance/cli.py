@@ -17,18 +17,19 @@ from pi_service.maintenance.calibrate import (Rig, belt_from_length, belt_from_r
                                   belt_from_speed, check_pulses_per_m, count_pulses, incline_span, incline_zero,
                                   rail_span, rail_zero)
 from pi_service.maintenance.calibration import KEYS, CalibrationStore, apply
+from pi_service.maintenance.through_daemon import open_rig
 from pi_service.units import mps_to_kmh
 
 err = Console(stderr=True, highlight=False)
 POSITIVE = click.FloatRange(0, min_open=True)
 
 
-def _setup(config_path: str | None):
+def _setup(config_path: str | None, sim: bool = False):
     from pi_service.config import load_config
-    from pi_service.storage.history import state_dir
+    from pi_service.storage.state_folder import state_dir
 
     base = load_config(config_path)
-    store = CalibrationStore(state_dir(base), base)
+    store = CalibrationStore(state_dir(base, sim), base)
     return base, store, apply(base, store.load())
 
 
@@ -78,8 +79,11 @@ def _confirm(question: str, yes: bool, interactive: bool) -> bool:
 
 def _begin(config_path: str | None, sim: bool, as_json: bool):
     """(store, config with the calibration in force, interactive?, rig) for a calibration."""
-    base, store, config = _setup(config_path)
-    return store, config, sys.stdin.isatty() and not as_json, Rig(config, sim=sim)
+    base, store, config = _setup(config_path, sim)
+    rig = open_rig(config, store.path.parent, sim)
+    if rig.through_daemon and not as_json:
+        err.print(f"Measuring through the running daemon (PID {rig.pid}), which owns the hardware.")
+    return store, config, sys.stdin.isatty() and not as_json, rig
 
 
 def _get_ready(instruction: str, yes: bool, interactive: bool) -> None:
@@ -93,13 +97,15 @@ def _get_ready(instruction: str, yes: bool, interactive: bool) -> None:
 
 
 def _finish(store: CalibrationStore, section: str, values: dict, detail: dict, as_json: bool, yes: bool,
-            interactive: bool) -> None:
+            interactive: bool, rig) -> None:
+    measured_by = {"daemon_pid": rig.pid} if rig.through_daemon else {"daemon_pid": None}
     if not _confirm("Save this calibration?", yes, interactive):
         err.print("Not saved: the calibration in force is unchanged.")
         raise SystemExit(1)
     saved = store.save(section, values, detail)
     if as_json:
-        click.echo(json.dumps({"saved": section, "values": values, "detail": detail, "file": str(store.path)}))
+        click.echo(json.dumps({"saved": section, "values": values, "detail": detail, "file": str(store.path),
+                               **measured_by}))
     else:
         err.print(f"Saved to {store.path} ({saved[section]['made_at']}); the running daemon picks it up within a "
                   f"second. `treadmill-companion calibrate undo` restores the previous one.")
@@ -151,7 +157,7 @@ def rails(sim, config_path, seconds, yes, as_json, left_kg, right_kg) -> None:
                           f"{zero[side].stdev * n_per_v:.1f} N")
     finally:
         rig.close()
-    _finish(store, "rails", values, detail, as_json, yes, interactive)
+    _finish(store, "rails", values, detail, as_json, yes, interactive, rig)
 
 
 @calibrate.command()
@@ -204,7 +210,7 @@ def belt(sim, config_path, seconds, yes, as_json, roller_diameter, magnets, cons
             _show_live_speed(rig, config, ppm, seconds)
     finally:
         rig.close()
-    _finish(store, "belt", {"pulses_per_m": round(ppm, 4)}, detail, as_json, yes, interactive)
+    _finish(store, "belt", {"pulses_per_m": round(ppm, 4)}, detail, as_json, yes, interactive, rig)
 
 
 def _show_live_speed(rig: Rig, config, ppm: float, seconds: float) -> None:
@@ -213,10 +219,10 @@ def _show_live_speed(rig: Rig, config, ppm: float, seconds: float) -> None:
     end = time.monotonic() + seconds
     with err.status("") as status:
         while time.monotonic() < end:
-            speed = mps_to_kmh(rig.belt.speed_mps() * ratio)
+            speed = mps_to_kmh(rig.speed_mps() * ratio)
             status.update(f"With this calibration the belt reads [b]{speed:.2f} km/h[/b]: compare with the console")
             time.sleep(0.25)
-    err.print(f"The belt read {mps_to_kmh(rig.belt.speed_mps() * ratio):.2f} km/h with the new calibration.")
+    err.print(f"The belt read {mps_to_kmh(rig.speed_mps() * ratio):.2f} km/h with the new calibration.")
 
 
 @calibrate.command()
@@ -241,15 +247,19 @@ def incline(sim, config_path, seconds, yes, as_json, known_pct) -> None:
                       (f", span {values['span']:.3f}" if "span" in values else ""))
     finally:
         rig.close()
-    _finish(store, "incline", values, detail, as_json, yes, interactive)
+    _finish(store, "incline", values, detail, as_json, yes, interactive, rig)
+
+
+SIM_FOLDER = click.option("--sim", is_flag=True, help="The virtual treadmill's calibration (its own state folder).")
 
 
 @calibrate.command()
+@SIM_FOLDER
 @click.option("--config", "config_path", metavar="FILE", help="TOML config file.")
 @click.option("--json", "as_json", is_flag=True, help="Print it as JSON on stdout.")
-def show(config_path, as_json) -> None:
+def show(sim, config_path, as_json) -> None:
     """What is in force, and when it was made."""
-    base, store, config = _setup(config_path)
+    base, store, config = _setup(config_path, sim)
     calibration = store.load()
     in_force = {section: {key: getattr(getattr(config, section), key) for key in keys}
                 for section, keys in KEYS.items()}
@@ -269,10 +279,11 @@ def show(config_path, as_json) -> None:
 
 
 @calibrate.command()
+@SIM_FOLDER
 @click.option("--config", "config_path", metavar="FILE", help="TOML config file.")
-def undo(config_path) -> None:
+def undo(sim, config_path) -> None:
     """Put back the calibration before the last change."""
-    base, store, config = _setup(config_path)
+    base, store, config = _setup(config_path, sim)
     restored = store.undo()
     made = {section: values.get("made_at") for section, values in restored.items() if isinstance(values, dict)}
     click.echo("restored the previous calibration" + (f": {made}" if made else " (the config's own values)"))
@@ -294,15 +305,15 @@ def doctor(sim, config_path, belt_running, seconds, as_json, sim_fault) -> None:
 
     interactive = sys.stdin.isatty() and not as_json
     try:
-        base, store, config = _setup(config_path)
+        base, store, config = _setup(config_path, sim)
         checks = [Check("config", PASS, config_path or "built-in defaults")]
     except CompanionError as exc:
         checks = [Check("config", FAIL, str(exc), "fix the file (see pi_service/config/example.toml)")]
         config = None
     if config is not None:
         def rig_factory() -> Rig:
-            rig = Rig(config, sim=sim)
-            if sim and sim_fault:
+            rig = open_rig(config, store.path.parent, sim)
+            if sim and sim_fault and rig.treadmill is not None:
                 _break(rig, config, sim_fault)
             return rig
 

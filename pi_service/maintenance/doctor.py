@@ -1,7 +1,9 @@
 """`doctor`: is everything wired and answering? One line per check, with a hint when it fails.
 
 Checks, in order (a check whose prerequisite failed is skipped, not failed twice):
-config valid; I2C bus present; ADS1115 answering; ADXL345 answering with its ID; rail
+While a daemon runs, every check asks it (`through_daemon.py`) rather than opening the bus,
+pins or serial port under it. Checks: config valid; I2C bus present; ADS1115 answering;
+the accelerometer (ADXL345 or MPU-6050, `incline.chip`) answering with its ID; rail
 readings plausible at rest; belt pulses while the belt moves; console link answering with
 its firmware version; buzzer; sampling rate achievable.
 """
@@ -13,13 +15,16 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from pi_service.config import Config
+from pi_service.config import ACCELEROMETERS, Config
+from pi_service.drivers.accelerometer import CHIP_IDS, CHIP_NAMES
 from pi_service.errors import CompanionError
-from pi_service.maintenance.calibrate import Rig, average
+from pi_service.maintenance.calibrate import Rig
 from pi_service.units import mps_to_kmh
 
 PASS, FAIL, SKIP = "pass", "FAIL", "skip"
 REST_LIMIT_N = 20.0  # a rail reading more than this with hands off needs a zero
+CONSOLE_HINT = ("check the UART wires (Pi TX to controller RX, RX to TX, GND), that the UART is enabled "
+                "(raspi-config nonint do_serial_hw 0) and the controller has its firmware")
 
 
 @dataclass
@@ -45,20 +50,24 @@ def run_checks(config: Config, rig_factory: Callable[[], Rig], belt_moving: bool
         return checks
     try:
         rails, incline = config.rails, config.incline
-        checks.append(Check("I2C bus", PASS, f"bus {rails.i2c_bus} open"))
+        owner = f", through the running daemon (PID {rig.pid})" if rig.through_daemon else ""
+        checks.append(Check("I2C bus", PASS, f"bus {rails.i2c_bus} open{owner}"))
         try:
-            rig.adc.probe()
+            rig.probe_rails()
             ads = Check("ADS1115 (rails)", PASS, f"answers at 0x{rails.address:02x}")
         except (CompanionError, OSError) as exc:
             ads = Check("ADS1115 (rails)", FAIL, str(exc), f"check its wiring (SDA, SCL, 3V3, GND) and that ADDR "
                         f"gives 0x{rails.address:02x}; `i2cdetect -y {rails.i2c_bus}` should list it")
         checks.append(ads)
+        accelerometer = f"{CHIP_NAMES[incline.chip]} (incline)"
+        pins = ", ".join(f"{pin} 0x{address:02X}" for address, pin in ACCELEROMETERS[incline.chip][1])
         try:
             rig.pitch_deg()
-            checks.append(Check("ADXL345 (incline)", PASS, f"answers at 0x{incline.address:02x} with ID 0xE5"))
+            checks.append(Check(accelerometer, PASS,
+                                f"answers at 0x{incline.address:02x} with {CHIP_IDS[incline.chip]}"))
         except (CompanionError, OSError) as exc:
-            checks.append(Check("ADXL345 (incline)", FAIL, str(exc), f"check its wiring and address "
-                                f"(SDO low 0x53, high 0x1D); `i2cdetect -y {incline.i2c_bus}` should list it"))
+            checks.append(Check(accelerometer, FAIL, str(exc), f"check its wiring and address "
+                                f"({pins}); `i2cdetect -y {incline.i2c_bus}` should list it"))
         if ads.result == PASS:
             checks.append(_rails_at_rest(rig, config, seconds))
         else:
@@ -79,7 +88,7 @@ def _rails_at_rest(rig: Rig, config: Config, seconds: float) -> Check:
     try:
         for side, zero, gain in (("left", rails.left_zero_v, rails.left_n_per_v),
                                  ("right", rails.right_zero_v, rails.right_n_per_v)):
-            volts = average(lambda side=side: rig.rail_volts(side), seconds / 2, side)
+            volts = rig.measure(f"rail_{side}_v", seconds / 2, side)
             if abs(volts.mean) > 0.98 * rails.full_scale_v:
                 return Check("rails at rest", FAIL, f"{side} rail at {volts.mean:.3f} V, the ADC's limit",
                              "a sensor wire is loose or shorted, or the gain (rails.full_scale_v) is too high")
@@ -98,12 +107,12 @@ def _belt(rig: Rig, config: Config, belt_moving: bool | None, seconds: float) ->
         rig.run_belt(4.0)
     elif not belt_moving:
         return Check("belt pulses", SKIP, "the belt was not running", "run with the belt moving and --belt-running")
-    start = rig.belt.pulses
+    start = rig.pulses()
     time.sleep(max(seconds, 2.0))
-    pulses = rig.belt.pulses - start
-    speed_kmh = mps_to_kmh(rig.belt.speed_mps())
-    if rig.sim:
-        rig.treadmill.world.override_speed_kmh = 0.0
+    pulses = rig.pulses() - start
+    speed_kmh = mps_to_kmh(rig.speed_mps())
+    if rig.treadmill is not None:
+        rig.treadmill.world.override_speed_kmh = 0.0  # (a daemon's sim walks on when the rig closes)
     if pulses < 3:
         return Check("belt pulses", FAIL, f"{pulses} pulses with the belt moving",
                      f"check the belt sensor on GPIO{config.belt.gpio}, its magnet gap and belt.pull_up")
@@ -113,6 +122,14 @@ def _belt(rig: Rig, config: Config, belt_moving: bool | None, seconds: float) ->
 def _console(rig: Rig, config: Config) -> Check:
     if not config.console.enabled:
         return Check("console link", SKIP, "console.enabled = false")
+    if rig.through_daemon:  # the daemon has the serial port: its link's state is the answer
+        state = rig.snapshot().get("console") or {}
+        port = state.get("port", config.console.port)
+        if state.get("alive") and state.get("firmware"):
+            return Check("console link", PASS, f"{port}: firmware {state['firmware']}, incline "
+                         f"{state.get('position_pct') or 0:.1f} % (the daemon's link)")
+        return Check("console link", FAIL, f"{port}: {state.get('error') or 'the daemon hears no valid answer'}",
+                     CONSOLE_HINT)
     from pi_service.console.link import ConsoleLink
 
     port = rig.treadmill.console_port if rig.sim else config.console.port
@@ -127,14 +144,21 @@ def _console(rig: Rig, config: Config) -> Check:
         link.close()
     if state.alive and state.firmware:
         return Check("console link", PASS, f"{port}: firmware {state.firmware}, incline {state.position_pct:.1f} %")
-    return Check("console link", FAIL, f"{port}: {state.error or 'no valid answer in 2 s'}",
-                 "check the UART wires (Pi TX to controller RX, RX to TX, GND), that the UART is enabled "
-                 "(raspi-config nonint do_serial_hw 0) and the controller has its firmware")
+    return Check("console link", FAIL, f"{port}: {state.error or 'no valid answer in 2 s'}", CONSOLE_HINT)
 
 
 def _buzzer(rig: Rig, config: Config, ask: Callable[[str], bool] | None) -> Check:
     from pi_service.drivers.buzzer import BuzzerDriver
 
+    if rig.through_daemon:  # the daemon has the pin: it beeps
+        try:
+            rig.beep(0.15)
+        except CompanionError as exc:
+            return Check("buzzer", FAIL, str(exc), "is the daemon's sampling loop running?")
+        if ask is not None and not ask("Did you hear a short beep?"):
+            return Check("buzzer", FAIL, f"GPIO{config.buzzer.gpio} beeped (the daemon) but nothing was heard",
+                         "check the buzzer's wiring and polarity, and buzzer.active_high")
+        return Check("buzzer", PASS, f"GPIO{config.buzzer.gpio} beeped through the daemon")
     try:
         buzzer = BuzzerDriver(rig.pin_factory, config.buzzer.gpio, config.buzzer.active_high)
     except Exception as exc:  # noqa: BLE001 - gpiozero raises several kinds for a pin in use
@@ -160,6 +184,13 @@ def _sampling_rate(rig: Rig, config: Config, seconds: float) -> Check:
     from pi_service.sampling.stats import LoopStats
 
     rate = config.sampling.rate_hz
+    if rig.through_daemon:  # the daemon's own loop, measured as it runs
+        loop = rig.snapshot()["loop"]
+        detail = (f"{loop['rate_hz']:.1f} Hz of {rate:g}, lateness p99 {loop['late_p99_ms']:.2f} ms "
+                  f"({loop['realtime']}, the daemon's loop)")
+        if abs(loop["rate_hz"] - rate) > 0.01 * rate:
+            return Check("sampling rate", FAIL, detail, "the machine is too busy, or lower sampling.rate_hz")
+        return Check("sampling rate", PASS, detail)
     stats = LoopStats()
     ticks = []
 

@@ -26,7 +26,9 @@ from pi_service.sampling.realtime import enter_realtime, helper_priority, lift_l
 from pi_service.sampling.sampler import Sampler
 from pi_service.sampling.sensors import Sensors
 from pi_service.sampling.stats import LoopStats
-from pi_service.storage.history import HistoryWriter, state_dir
+from pi_service.storage.history import HistoryWriter
+from pi_service.sampling.service_port import ServicePort
+from pi_service.storage.state_folder import socket_path, state_dir
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class SamplerOptions:
     record: str | None = None
     pacing: str = "deadline"  # "naive" only for the benchmark's baseline
     realtime: bool = True
+    service_port: bool = False  # answer calibrate and doctor on the state folder's socket: the daemon, which holds its lock
 
 
 def _scheduling(config: Config, options: SamplerOptions) -> str:
@@ -58,14 +61,15 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
     """Open the hardware, start the loop, call `on_ready`, and sample until `should_stop()`."""
     realtime = _scheduling(config, options)
     open_bus, pin_factory, treadmill = open_hardware(config, options)
-    sensors = buzzer = recorder = history = console = watcher = None
-    calibrations = CalibrationStore(state_dir(config), config)
+    sensors = buzzer = recorder = history = console = watcher = service = None
+    folder = state_dir(config, options.sim)
+    calibrations = CalibrationStore(folder, config)
     base_config, config = config, apply_calibration(config, calibrations.load())
     try:
         sensors = Sensors(config, open_bus, pin_factory)
         buzzer = BuzzerDriver(pin_factory, config.buzzer.gpio, config.buzzer.active_high)
         recorder = RecordingWriter(options.record) if options.record else None
-        history = HistoryWriter(state_dir(config) / "history.sqlite3")
+        history = HistoryWriter(folder / "history.sqlite3")
         if treadmill is not None:
             treadmill.start()
         if config.console.enabled:
@@ -78,6 +82,17 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
                           console)
         watcher = sampler.calibration = CalibrationWatcher(calibrations, base_config)
         watcher.start()
+        if options.service_port:
+            service = ServicePort(socket_path(folder), sensors, buzzer, board, treadmill,
+                                  chips={"rails": sensors.rails_guard.name, "incline": sensors.incline_guard.name},
+                                  forward_axis=config.incline.forward_axis)
+            try:
+                service.start()
+                sampler.service = service
+            except OSError as exc:  # the folder went read-only or full since the lock: sample on without it
+                log.warning("no service port at %s (%s): calibrate and doctor cannot reach this daemon",
+                            service.path, exc.strerror)
+                service = None
         loop = FixedRateLoop(config.sampling.rate_hz, sampler.tick, stats, pacing=options.pacing)
         sampler.tick(time.monotonic())  # the first snapshot, before anyone waits for it
         buzzer.play(READY_CHIRP)
@@ -87,8 +102,9 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
             gc.freeze()  # what exists now lives for the whole run: keep it out of collections
         loop.run(should_stop)
     finally:
-        if watcher is not None:
-            watcher.close()
+        for part in (service, watcher):
+            if part is not None:
+                part.close()
         if console is not None:
             console.close()  # before the virtual console goes, so no "link down" on the way out
         if treadmill is not None:

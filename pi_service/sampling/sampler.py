@@ -1,5 +1,5 @@
 """One tick of the sampling loop, as a table of contents: take the page's commands, read the
-sensors, run the rules, act on their events, record, publish. Each step is owned by its own
+sensors (and hand a maintenance command its raw readings), run the rules, act on their events, record, publish. Each step is owned by its own
 module; what the tick touches is passed in (`sampling/run.py` opens and wires it)."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pi_service.sampling.alerts import AlertBoard
 from pi_service.sampling.board import SnapshotBoard
 from pi_service.sampling.commands import CommandInbox
 from pi_service.sampling.sensors import Sensors
+from pi_service.sampling.service_port import ServicePort
 from pi_service.sampling.session_log import SessionLog
 from pi_service.sampling.snapshot import SnapshotMaker
 from pi_service.sampling.stats import LoopStats
@@ -38,6 +39,7 @@ class Sampler:
         self.treadmill = treadmill
         self.commands = CommandInbox(commands)
         self.calibration: CalibrationWatcher | None = None  # a new calibration, read off the loop
+        self.service: ServicePort | None = None  # calibrate and doctor, through the daemon
         self.engine = RuleEngine(config)
         self.sessions = SessionLog(config, history)
         self.alerts = AlertBoard()
@@ -49,6 +51,8 @@ class Sampler:
         self.commands.take(self.command, t)
         self._recalibrate()
         sample = self.last_sample = quantize(self.sensors.read(t))
+        if self.service is not None and self.service.busy:
+            self.service.on_tick(t, sample.speed_mps)
         events = self.engine.update(sample)
         self.sessions.follow(self.engine, sample)
         self._act(events, sample, t)

@@ -18,7 +18,8 @@ from typing import Callable
 from pi_service.config import Config
 from pi_service.core.sample import Sample
 from pi_service.drivers.ads1115 import ADS1115
-from pi_service.drivers.adxl345 import ADXL345, output_rate_hz
+from pi_service.drivers.accelerometer import build_accelerometer
+from pi_service.drivers.adxl345 import output_rate_hz
 from pi_service.drivers.belt_speed import BeltSpeedSensor
 from pi_service.drivers.i2c import I2CDevice
 from pi_service.errors import BusFault, HardwareError
@@ -26,6 +27,7 @@ from pi_service.signals.incline import InclineEstimate
 
 BACKOFF_FIRST_S = 0.05
 BACKOFF_MAX_S = 1.0
+ADS1115_IDLE_WAIT_S = 0.15  # the longest conversion there is: 8 SPS on a slow oscillator (1 / 7.2 s) and power-up
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +77,19 @@ class Sensors:
         self._buses: dict[int, object] = {}
         self.rails_device = I2CDevice(None, rails.address, "ADS1115")
         self.rails_adc = ADS1115(self.rails_device, rails.full_scale_v, rails.data_rate_sps)
-        self.incline_device = I2CDevice(None, incline.address, "ADXL345")
-        self.accelerometer = ADXL345(self.incline_device)
+        self.accelerometer = build_accelerometer(incline.chip, None, incline.address)
+        self.incline_device = self.accelerometer.device  # named for the chip: "ADXL345" or "MPU-6050"
         self.rails_guard = DeviceGuard("ADS1115", ("rail_left", "rail_right"))
-        self.incline_guard = DeviceGuard("ADXL345", ("incline",))
+        self.incline_guard = DeviceGuard(self.incline_device.name, ("incline",))
         self._rail_channels = (rails.left_channel, rails.right_channel)
         self._rail_maps = ((rails.left_zero_v, rails.left_n_per_v), (rails.right_zero_v, rails.right_n_per_v))
         self._rail_values: list[float | None] = [None, None]
         self._rail_pending: int | None = None  # index (0 left, 1 right) of the conversion under way
         self._rail_waits = 0
+        self._rail_idle_by: float | None = None  # after a (re)start: clock time by which the chip must be idle
+        # This tick's raw readings, for a calibration through the daemon (sampling/service_port.py):
+        self.fresh_rail: tuple[int, float] | None = None  # (0 left / 1 right, volts) of a conversion read now
+        self.fresh_acceleration: tuple[float, float, float] | None = None  # m/s^2, as read now
         self._incline = InclineEstimate(incline.smoothing_s)
         self._hung_buses: set[int] = set()  # buses that timed out during this tick
         self._accel_rate = output_rate_hz(config.sampling.rate_hz)
@@ -103,6 +109,7 @@ class Sensors:
     def read(self, t: float) -> Sample:
         """Every channel at clock time `t` (the monotonic clock, which is also the pin factory's ticks)."""
         self._hung_buses.clear()
+        self.fresh_rail = self.fresh_acceleration = None
         left, right = self._read_rails(t)
         return Sample(t, self.belt.speed_mps(t), self._read_incline(t), left, right)
 
@@ -117,7 +124,7 @@ class Sensors:
                 for channel in guard.channels]
 
     def device_errors(self) -> dict[str, int]:
-        return {"ADS1115": self.rails_device.errors, "ADXL345": self.incline_device.errors}
+        return {"ADS1115": self.rails_device.errors, self.incline_device.name: self.incline_device.errors}
 
     def _read_rails(self, t: float) -> tuple[float | None, float | None]:
         guard = self.rails_guard
@@ -131,14 +138,27 @@ class Sensors:
             if guard.needs_init:
                 self.rails_device.bus = self._bus_for(self.config.rails.i2c_bus)
                 self.rails_adc.probe()
+                # Whatever the chip was doing (a conversion of its own from before a fault, continuous
+                # mode left by another program) is stopped, and ours starts once it is idle: a start
+                # written during a conversion is ignored, and its result would pass for channel 0's.
+                self.rails_adc.power_down()
                 self._rail_pending = None
                 self._rail_values = [None, None]
+                self._rail_idle_by = t + ADS1115_IDLE_WAIT_S
                 guard.needs_init = False
+            if self._rail_idle_by is not None:
+                if not self.rails_adc.conversion_ready():
+                    if t > self._rail_idle_by:
+                        raise HardwareError(f"still converting {ADS1115_IDLE_WAIT_S:g} s after it was told to stop")
+                    return None, None
+                self._rail_idle_by = None
             pending = self._rail_pending
             if pending is not None:
                 if self.rails_adc.conversion_ready():
                     zero_v, n_per_v = self._rail_maps[pending]
-                    self._rail_values[pending] = (self.rails_adc.read_volts() - zero_v) * n_per_v
+                    volts = self.rails_adc.read_volts()
+                    self.fresh_rail = (pending, volts)
+                    self._rail_values[pending] = (volts - zero_v) * n_per_v
                     self._rail_waits = 0
                     pending = 1 - pending
                 else:
@@ -173,7 +193,8 @@ class Sensors:
                 self.accelerometer.start(self._accel_rate)
                 self._incline.reset()
                 guard.needs_init = False
-            incline = self._incline.update(t, self.accelerometer.read_acceleration(), cfg)
+            acceleration = self.fresh_acceleration = self.accelerometer.read_acceleration()
+            incline = self._incline.update(t, acceleration, cfg)
             guard.succeeded()
         except (HardwareError, OSError) as exc:
             self._bus_failed(guard, cfg.i2c_bus, t, exc)

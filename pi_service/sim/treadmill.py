@@ -14,6 +14,7 @@ from pi_service.sim.ads1115_model import ADS1115Model
 from pi_service.sim.adxl345_model import ADXL345Model, gravity_on_deck
 from pi_service.sim.console import SimConsole
 from pi_service.sim.i2c_bus import SimI2CBus
+from pi_service.sim.mpu6050_model import MPU6050Model
 from pi_service.sim.pins import sim_pin_factory
 from pi_service.sim.roller import Roller
 from pi_service.sim.scenario import Scenario, load_scenario
@@ -48,7 +49,10 @@ class VirtualTreadmill:
         self.deck_zero_deg = deck_zero_deg
         self.rails_adc = ADS1115Model(self._ain_volts, clock)
         self._bus(rails.i2c_bus).attach(rails.address, self.rails_adc)
-        self.accelerometer = ADXL345Model(self._acceleration)
+        if config.incline.chip == "mpu6050":
+            self.accelerometer = MPU6050Model(self._acceleration, clock)
+        else:
+            self.accelerometer = ADXL345Model(self._acceleration, clock)
         self._bus(config.incline.i2c_bus).attach(config.incline.address, self.accelerometer)
         self.pin_factory = sim_pin_factory()
         belt = config.belt
@@ -69,7 +73,7 @@ class VirtualTreadmill:
 
     def _bus(self, number: int) -> SimI2CBus:
         if number not in self.buses:
-            self.buses[number] = SimI2CBus(number, self.clock, self.sleep)
+            self.buses[number] = SimI2CBus(number, self.clock, self.sleep, bus_hz=self.config.i2c.bus_hz)
         return self.buses[number]
 
     def open_bus(self, number: int) -> SimI2CBus:
@@ -82,8 +86,8 @@ class VirtualTreadmill:
         zero_v, n_per_v, side = self._rail_sensor[ain]
         return zero_v + self.world.rail_forces_n(t)[side] / n_per_v
 
-    def _acceleration(self) -> tuple[float, float, float]:
-        x, y, z = gravity_on_deck(self.world.deck_pitch_deg() + self.deck_zero_deg, self.config.incline.forward_axis)
+    def _acceleration(self, t: float) -> tuple[float, float, float]:
+        x, y, z = gravity_on_deck(self.world.deck_pitch_deg(t) + self.deck_zero_deg, self.config.incline.forward_axis)
         return x, y, z + self.world.deck_vibration_mps2()
 
     def start(self) -> None:

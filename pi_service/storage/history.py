@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import sqlite3
 import threading
@@ -18,7 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from pi_service.config import Config
 from pi_service.core.events import Event
 
 log = logging.getLogger(__name__)
@@ -47,16 +45,6 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_session ON events(session_id, t);
 """
-
-
-def state_dir(config: Config) -> Path:
-    """Where the history lives: the config's state_dir, systemd's STATE_DIRECTORY, or XDG's state home."""
-    if config.state_dir:
-        return Path(config.state_dir).expanduser()
-    if os.environ.get("STATE_DIRECTORY"):
-        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
-    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(base) / "treadmill-companion"
 
 
 def _iso(wall: float) -> str:

@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from pi_service import __version__
 from pi_service.config import Config
 from pi_service.pairing import PairingStore
-from pi_service.storage.history import state_dir
+from pi_service.storage.state_folder import state_dir
 from pi_service.web import controls, history, page, status, stream
 from pi_service.web.guard import HostAllowList, LocalNetworkOnly
 
@@ -41,7 +41,7 @@ def create_app(source, config: Config, sim: bool = False, hosts: list[str] | Non
                   description="Live treadmill readings and safety nudges from the companion on this Pi. "
                               "Reading is open on the local network; changes need the pairing token "
                               "(`treadmill-companion pair`) as `Authorization: Bearer <token>`.")
-    folder = state_dir(config) if folder is None else folder
+    folder = state_dir(config, sim) if folder is None else folder
     app.state.source = source
     app.state.config = config
     app.state.sim = sim
