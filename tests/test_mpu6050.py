@@ -8,6 +8,7 @@ import pytest
 
 from pi_service.drivers.adxl345 import grade_pct, output_rate_hz, pitch_deg
 from pi_service.drivers.i2c import I2CDevice
+from pi_service.drivers.i2c_timing import register_read_s
 from pi_service.drivers.mpu6050 import (AFS_SEL_2G, AFS_SEL_8G, AFS_SEL_16G, LSB_PER_G, MPU6050, REG_ACCEL_CONFIG,
                                         REG_ACCEL_XOUT_H, REG_CONFIG, REG_FIFO_COUNTH, REG_FIFO_COUNTL, REG_FIFO_EN,
                                         REG_FIFO_R_W, REG_INT_ENABLE, REG_INT_STATUS, REG_PWR_MGMT_1, REG_SMPLRT_DIV,
@@ -161,6 +162,33 @@ def test_samples_come_at_the_sample_rate_and_data_ready_clears_when_read(clock):
     clock.advance(1.0)
     chip.read_acceleration()
     assert model.samples - start == pytest.approx(200, abs=1)
+
+
+@pytest.mark.parametrize("loop_hz", [100, 200])
+@pytest.mark.parametrize("bus_hz", [50_000, 100_000, 400_000])
+@pytest.mark.parametrize("clock_error", [-0.10, 0.10])
+def test_our_driver_reads_a_new_sample_every_tick_at_the_clocks_extremes_and_any_bus_speed(clock, loop_hz, bus_hz,
+                                                                                          clock_error):
+    origin = clock()  # x is the time since then at 1 g per second: a sample says when it was taken
+    model = MPU6050Model(lambda t: (G * (t - origin), 0.0, G), clock, clock_error=clock_error)
+    bus = SimI2CBus(1, clock, clock.sleep, bus_hz=bus_hz)
+    bus.attach(0x68, model)
+    chip = MPU6050(I2CDevice(bus, 0x68, "MPU-6050"))
+    chip.start(output_rate_hz(loop_hz))
+    period = 1 / loop_hz
+    clock.advance(0.05)
+    previous, t0 = None, clock()
+    for n in range(1, 2 * loop_hz + 1):  # two seconds of ticks on the loop's grid
+        while clock() < t0 + n * period:
+            clock.advance(min(period, t0 + n * period - clock()))
+        x = chip.read_acceleration()[0]
+        sampled_at = origin + x / G  # to the 0.5 ms of one count at +-16 g
+        # No older than one sample period (plus the accelerometer's own 1 kHz step) when the read
+        # began, plus the read's own wire time and half a count.
+        age = 1 / model.sample_rate_hz() + 1e-3 + register_read_s(6, bus_hz) + 0.25e-3
+        assert clock() - sampled_at <= age, "a stale sample"
+        assert previous is None or x > previous, "the same sample twice"
+        previous = x
 
 
 def test_data_ready_is_raised_only_when_enabled(clock):

@@ -86,10 +86,15 @@ def _counts(value: float) -> int:
 
 class MPU6050Model(RegisterFile):
     def __init__(self, acceleration: Callable[[float], Vector], clock: Callable[[], float] = time.monotonic,
-                 who_am_i: int = WHO_AM_I):
+                 who_am_i: int = WHO_AM_I, clock_error: float = 0.0):
         """`acceleration(t)` is the (x, y, z) m/s^2 the chip feels at clock time `t`;
-        `who_am_i` what WHO_AM_I answers, to play a look-alike chip."""
+        `who_am_i` what WHO_AM_I answers, to play a look-alike chip; `clock_error` how far
+        its clock, and so its sample rate, is off (PS-MPU-6000A 6.5: +-1 % on the gyro's PLL,
+        -15..+10 % on the internal oscillator over temperature)."""
         super().__init__()
+        if not -0.15 <= clock_error <= 0.10:
+            raise ValueError(f"clock_error {clock_error} is outside the chip's -15..+10 %")
+        self.clock_error = clock_error
         self.acceleration = acceleration
         self.clock = clock
         self.who_am_i = who_am_i
@@ -120,7 +125,8 @@ class MPU6050Model(RegisterFile):
     def sample_rate_hz(self) -> float:
         if self.registers[REG_PWR_MGMT_1] & PWR_MGMT_1_CYCLE:
             return LP_WAKE_CTRL_HZ[self.registers[REG_PWR_MGMT_2] >> 6]
-        return gyro_output_hz(self.registers[REG_CONFIG] & DLPF_CFG_MASK) / (1 + self.registers[REG_SMPLRT_DIV])
+        nominal = gyro_output_hz(self.registers[REG_CONFIG] & DLPF_CFG_MASK) / (1 + self.registers[REG_SMPLRT_DIV])
+        return nominal * (1 + self.clock_error)
 
     def _restart_sampling(self, t: float) -> None:
         self._grid_t0, self._grid_done = t, 0
