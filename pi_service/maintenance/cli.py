@@ -80,9 +80,7 @@ def _confirm(question: str, yes: bool, interactive: bool) -> bool:
 def _begin(config_path: str | None, sim: bool, as_json: bool):
     """(store, config with the calibration in force, interactive?, rig) for a calibration."""
     base, store, config = _setup(config_path, sim)
-    rig = open_rig(config, store.path.parent, sim)
-    if rig.through_daemon and not as_json:
-        err.print(f"Measuring through the running daemon (PID {rig.pid}), which owns the hardware.")
+    rig = open_rig(config, store.path.parent, sim, notice=None if as_json else err.print)
     return store, config, sys.stdin.isatty() and not as_json, rig
 
 

@@ -156,9 +156,13 @@ class DaemonRig:
             time.sleep(0.1)
 
 
-def open_rig(config: Config, folder: Path, sim: bool = False):
-    """The daemon's rig when one runs on `folder`, else one that opens the hardware (or the sim) itself."""
+def open_rig(config: Config, folder: Path, sim: bool = False, notice=None):
+    """The daemon's rig when one runs on `folder`, else one that opens the hardware (or the sim) itself;
+    `notice(text)` is told which, when it is the daemon."""
     pid = running_daemon(folder)
     if pid is None:
         return Rig(config, sim=sim)
+    if notice is not None:
+        notice(f"Measuring through the running daemon (PID {pid}), which owns the hardware"
+               + (" (its virtual treadmill's belt is stopped first)." if sim else "."))
     return DaemonRig(config, DaemonClient(socket_path(folder), pid))

@@ -376,8 +376,9 @@ def run_checks() -> None:
         sh("systemctl", "stop", UNIT, timeout=60)
         try:
             alone = companion("calibrate", "incline", "--seconds", "1", "--yes", "--json")
-            companion("calibrate", "undo")
-            companion("calibrate", "undo")
+            for _ in range(2):  # both calibrations undone: the config's own zero again
+                sh("runuser", "-u", NAME, "--", "env", f"STATE_DIRECTORY=/var/lib/{NAME}", f"/opt/{NAME}/venv/bin/{NAME}",
+                   "calibrate", "undo", "--config", f"/etc/{NAME}/config.toml")
         finally:
             set_deck(0, 0, 256)
             sh("systemctl", "start", UNIT, timeout=120)
