@@ -12,10 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACT = ROOT / "test-artifacts" / "pi-in-a-box.json"
-CHECKS = ["install", "unit-ready", "console-uart", "i2c-rails", "i2c-incline", "calibrate-through-daemon",
-          "belt-speed-lgpio", "buzzer-gpio",
+CHECKS = ["install", "unit-ready", "console-uart", "i2c-rails", "i2c-incline", "belt-speed-lgpio", "buzzer-gpio",
           "sched-fifo", "memlock", "security-exposure", "host-allowlist-follows-address", "ttyacm-allowed",
-          "watchdog-restart", "uninstall"]
+          "watchdog-restart", "calibrate-through-daemon", "uninstall"]
 
 
 @pytest.fixture(scope="module")
