@@ -37,6 +37,24 @@ def test_buzzer_plays_a_pattern_on_its_pin_without_blocking():
         buzzer.close()
 
 
+def test_a_tone_replaced_by_a_tone_sounds_on_without_a_gap():
+    # Two channels' sensor_fault nudges a tick apart: one continuous tone on the pin, then silence.
+    factory = sim_pin_factory()
+    buzzer = BuzzerDriver(factory, 18)
+    pin = factory.pin(18)
+    try:
+        pin.clear_states()
+        buzzer.play([(0.3, 0.0)])
+        assert wait_for(lambda: buzzer.is_sounding)
+        time.sleep(0.01)
+        buzzer.play([(0.3, 0.0)])
+        assert wait_for(lambda: not buzzer.is_sounding, timeout=1.0)
+        changes = [s.state for s in pin.states]
+        assert changes[-3:] == [False, True, False] and changes.count(True) == 1, changes
+    finally:
+        buzzer.close()
+
+
 def test_buzzer_new_pattern_interrupts_and_stop_silences():
     factory = sim_pin_factory()
     buzzer = BuzzerDriver(factory, 18)

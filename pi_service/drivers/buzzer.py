@@ -59,11 +59,17 @@ class BuzzerDriver:
             if pattern is None:  # closing
                 self.device.off()
                 return
+            replaced = False
             for on_s, off_s in pattern:
                 self.device.on()
                 if self._signal.wait(on_s):
+                    replaced = True
                     break
                 self.device.off()
                 if self._signal.wait(off_s):
+                    replaced = True
                     break
-            self.device.off()
+            if not replaced:
+                self.device.off()
+            # Replaced: the next request decides the pin, so a tone replaced by a tone (a second
+            # channel's sensor_fault a tick later) sounds on without a gap; a stop switches it off.
