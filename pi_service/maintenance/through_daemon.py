@@ -24,7 +24,7 @@ CONNECT_TIMEOUT_S = 2.0
 
 
 class DaemonUnreachable(CompanionError):
-    pass
+    """A daemon holds the state folder but does not answer on its socket."""
 
 
 class DaemonClient:

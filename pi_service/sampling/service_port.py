@@ -145,10 +145,7 @@ class ServicePort:
 
     def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.path.unlink()  # a socket left by a process that was killed: the folder's lock says we own it
-        except FileNotFoundError:
-            pass
+        self.path.unlink(missing_ok=True)  # a socket left by a process that was killed: the folder's lock says we own it
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(str(self.path))  # connecting needs write permission: the umask leaves others none
         os.chmod(self.path, 0o660)  # owner and group (the service's) only
@@ -164,10 +161,7 @@ class ServicePort:
             self._thread.join(timeout=2)
         if self._listener is not None:
             self._listener.close()
-            try:
-                self.path.unlink()
-            except FileNotFoundError:
-                pass
+            self.path.unlink(missing_ok=True)
 
     def _serve(self) -> None:
         while not self._stop.is_set():
