@@ -18,15 +18,20 @@ import threading
 from pi_service.config import Config
 from pi_service.errors import CompanionError
 from pi_service.sampling.board import SnapshotBoard
+from pi_service.sampling.carry_over import SIZE as CARRY_SIZE
 from pi_service.sampling.run import SamplerOptions, run_sampler
 
 log = logging.getLogger(__name__)
 
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+# A child that exits 0 was told to stop (SIGTERM). When the whole unit is stopped, systemd
+# sends SIGTERM to every process at once and the child may finish first: give the daemon
+# this long to say it is stopping before calling it a failure and restarting the child.
+STOP_GRACE_S = 2.0
 
 
 def _child_main(config: Config, options: SamplerOptions, board: SnapshotBoard, parent_pid: int, conn,
-                commands) -> None:
+                commands, carry_board: SnapshotBoard) -> None:
     from pi_service.sampling.realtime import die_with_parent
 
     stop = threading.Event()
@@ -45,7 +50,8 @@ def _child_main(config: Config, options: SamplerOptions, board: SnapshotBoard, p
             pass  # the parent stopped waiting (it is shutting down): nothing to tell
 
     try:
-        run_sampler(config, options, board, should_stop, lambda realtime: tell_parent(("ready", realtime)), commands)
+        run_sampler(config, options, board, should_stop, lambda realtime: tell_parent(("ready", realtime)), commands,
+                    carry_board)
     except CompanionError as exc:
         tell_parent(("error", str(exc)))
     except BaseException as exc:  # noqa: BLE001 - tell the parent why, then die loudly
@@ -76,6 +82,8 @@ class SamplerProcess:
         self.options = options
         self._ctx = multiprocessing.get_context("spawn")
         self.board = SnapshotBoard(self._ctx)
+        # The rules' state, for a restarted child to go on with (sampling/carry_over.py).
+        self.carry_board = SnapshotBoard(self._ctx, size=CARRY_SIZE)
         self.realtime = ""
         self.restarts = 0
         self.commands = CommandPipe(self._ctx)
@@ -95,7 +103,7 @@ class SamplerProcess:
             self.commands.renew()  # a restarted child gets a fresh pipe
         self._process = self._ctx.Process(target=_child_main, name="treadmill-sampler",
                                           args=(self.config, self.options, self.board, os.getpid(), send,
-                                                self.commands.receiver))
+                                                self.commands.receiver, self.carry_board))
         # The child inherits an ignored SIGINT, so a Ctrl-C to the whole terminal's process
         # group while its interpreter starts cannot kill it mid-import; the parent stops it.
         # (Only the main thread may change signal handling; the watcher's restarts need not.)
@@ -130,8 +138,11 @@ class SamplerProcess:
             if self.alive():
                 continue
             code = self._process.exitcode if self._process else None
+            if code == 0 and self._stopping.wait(STOP_GRACE_S):
+                return  # it stopped on the SIGTERM systemd sends the whole unit: the daemon is stopping too
             delay = RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)]
-            log.error("sampling process exited (code %s); restarting in %g s", code, delay)
+            why = "stopped by a SIGTERM of its own" if code == 0 else f"exited (code {code})"
+            log.error("sampling process %s; restarting in %g s", why, delay)
             if self._stopping.wait(delay):
                 return
             try:

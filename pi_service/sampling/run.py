@@ -20,6 +20,7 @@ from pi_service.maintenance.calibration import CalibrationStore, CalibrationWatc
 from pi_service.maintenance.calibration import apply as apply_calibration
 from pi_service.recording import RecordingWriter
 from pi_service.sampling.board import SnapshotBoard
+from pi_service.sampling.carry_over import CarryOver
 from pi_service.sampling.hardware import open_hardware
 from pi_service.sampling.loop import FixedRateLoop
 from pi_service.sampling.realtime import enter_realtime, helper_priority, lift_loop
@@ -57,19 +58,26 @@ def _scheduling(config: Config, options: SamplerOptions) -> str:
 
 
 def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
-                should_stop: Callable[[], bool], on_ready: Callable[[str], None], commands=None) -> None:
-    """Open the hardware, start the loop, call `on_ready`, and sample until `should_stop()`."""
+                should_stop: Callable[[], bool], on_ready: Callable[[str], None], commands=None,
+                carry_board: SnapshotBoard | None = None) -> None:
+    """Open the hardware, start the loop, call `on_ready`, and sample until `should_stop()`.
+    `carry_board`: where the rules' state is kept for a restarted sampler, and taken up from."""
     realtime = _scheduling(config, options)
     open_bus, pin_factory, treadmill = open_hardware(config, options)
     sensors = buzzer = recorder = history = console = watcher = service = None
     folder = state_dir(config, options.sim)
     calibrations = CalibrationStore(folder, config)
     base_config, config = config, apply_calibration(config, calibrations.load())
+    carry = None if carry_board is None else CarryOver(carry_board)
+    carried = None if carry is None else carry.take(time.monotonic(), config.rules.session_end_s)
     try:
         sensors = Sensors(config, open_bus, pin_factory)
         buzzer = BuzzerDriver(pin_factory, config.buzzer.gpio, config.buzzer.active_high)
         recorder = RecordingWriter(options.record) if options.record else None
-        history = HistoryWriter(folder / "history.sqlite3")
+        # The sessions a previous run left open are closed as interrupted, but for the one
+        # this sampler goes on with.
+        history = HistoryWriter(folder / "history.sqlite3",
+                                resume_started_t=None if carried is None else carried.session_started_t)
         if treadmill is not None:
             treadmill.start()
         if config.console.enabled:
@@ -80,6 +88,11 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
         realtime = lift_loop(realtime, config.sampling.realtime_priority)
         sampler = Sampler(config, sensors, board, stats, recorder, treadmill, realtime, buzzer, history, commands,
                           console)
+        if carried is not None:
+            sampler.take_over(carried)
+            log.info("went on with the previous sampler's rules and session (its last sample %.1f s ago)",
+                     time.monotonic() - carried.t)
+        sampler.carry = carry
         watcher = sampler.calibration = CalibrationWatcher(calibrations, base_config)
         watcher.start()
         if options.service_port:

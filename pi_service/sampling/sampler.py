@@ -17,6 +17,7 @@ from pi_service.maintenance.calibration import CalibrationWatcher
 from pi_service.recording import RecordingWriter, quantize
 from pi_service.sampling.alerts import AlertBoard
 from pi_service.sampling.board import SnapshotBoard
+from pi_service.sampling.carry_over import CarryOver, RuleState
 from pi_service.sampling.commands import CommandInbox
 from pi_service.sampling.sensors import Sensors
 from pi_service.sampling.service_port import ServicePort
@@ -46,8 +47,11 @@ class Sampler:
         self.responses = Responses(config, buzzer, console)
         self.snapshots = SnapshotMaker(config, stats, sensors, realtime, recorder, history, console, treadmill)
         self.last_sample: Sample | None = None
+        self.carry: CarryOver | None = None  # the rules' state, kept for a restarted sampler
+        self._commanded = False
 
     def tick(self, t: float) -> None:
+        self._commanded = False
         self.commands.take(self.command, t)
         self._recalibrate()
         sample = self.last_sample = quantize(self.sensors.read(t))
@@ -59,10 +63,23 @@ class Sampler:
         if self.recorder is not None:
             self.recorder.add(sample)
         self.board.publish_json(self.snapshot_json(sample))
+        if self.carry is not None and self.carry.due(t, bool(events) or self._commanded):
+            self.carry.save(self.rule_state(t))
+
+    def rule_state(self, t: float) -> RuleState:
+        return RuleState(t, self.engine, self.sessions.summary, self.alerts, self.responses.nudges)
+
+    def take_over(self, state: RuleState) -> None:
+        """Go on from where a previous sampler left off (sampling/carry_over.py)."""
+        self.engine = state.engine
+        self.sessions.resume(state.summary)
+        self.alerts = state.alerts
+        self.responses.nudges = state.nudges
 
     def command(self, name: str, kind: str, seconds: float, now: float) -> None:
         """A command from the page: the sim controls go to the virtual treadmill; the rest are
         answers to nudges (snooze, acknowledge, stop the ramp). ValueError if it makes no sense."""
+        self._commanded = True
         if name == "sim":
             if self.treadmill is None:
                 raise ValueError("sim controls need the virtual treadmill")

@@ -19,6 +19,11 @@ class SessionLog:
         self.history = history
         self._saved_t = float("-inf")
 
+    def resume(self, summary: SummaryBuilder) -> None:
+        """Go on with a previous sampler's summary (sampling/carry_over.py); saved at the next sample."""
+        self.summary = summary
+        self._saved_t = float("-inf")
+
     def follow(self, engine: RuleEngine, sample: Sample) -> None:
         """After the engine has seen `sample`: close the sessions it ended, start the one it
         began, save the one under way when it is due, and count the sample in."""

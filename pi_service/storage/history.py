@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     distance_m REAL NOT NULL,
     steep_s REAL NOT NULL,             -- time at or above the steep grade
     max_speed_mps REAL NOT NULL,
-    rules TEXT NOT NULL                -- JSON: {kind: {"count": n, "seconds": s}}
+    rules TEXT NOT NULL,               -- JSON: {kind: {"count": n, "seconds": s}}
+    interrupted INTEGER NOT NULL DEFAULT 0  -- 1: the daemon died mid-session; ended at its last save
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -59,7 +60,25 @@ class History:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(sessions)")}
+        if "interrupted" not in columns:  # a history from before sessions could be interrupted
+            self.db.execute("ALTER TABLE sessions ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0")
         self.db.commit()
+
+    def close_interrupted(self, keep_started_t: float | None = None) -> int | None:
+        """Close the sessions a previous run left open (`kill -9`, a power cut) as interrupted,
+        ending where they were last saved; all but the one that started at `keep_started_t`,
+        which a restarted sampler goes on with. Returns that one's row id, if it is there."""
+        kept = None
+        rows = self.db.execute("SELECT id, started_at, started_t, duration_s FROM sessions WHERE ended_at IS NULL")
+        for row_id, started_at, started_t, duration_s in rows.fetchall():
+            if keep_started_t is not None and started_t == keep_started_t:
+                kept = row_id
+                continue
+            ended = datetime.fromisoformat(started_at).timestamp() + duration_s
+            self.db.execute("UPDATE sessions SET ended_at=?, interrupted=1 WHERE id=?", (_iso(ended), row_id))
+            log.info("session %d was left open by a previous run: closed as interrupted", row_id)
+        return kept
 
     def save_session(self, session_id: int | None, summary: dict, wall_offset: float) -> int:
         values = (_iso(summary["started_t"] + wall_offset),
@@ -110,8 +129,11 @@ class HistoryWriter:
     CLOCK_STEP_S = 2.0  # the wall clock moving more than this against the monotonic one: a clock set
 
     def __init__(self, path: Path, wall: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic):
+                 monotonic: Callable[[], float] = time.monotonic, resume_started_t: float | None = None):
+        """`resume_started_t`: the session a restarted sampler goes on with (its row is kept open
+        and written on); every other session left open is closed as interrupted."""
         self.path = path
+        self._resume_started_t = resume_started_t
         self.error: str | None = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         # Monotonic -> wall clock, read here rather than in the loop, and again for each row:
@@ -137,6 +159,7 @@ class HistoryWriter:
         session_ids: dict[float, int] = {}  # started_t -> row id
         current: int | None = None
         first_event_id: int | None = None  # this run's first event row
+        left_open_closed = False  # the sessions a previous run left open: closed as interrupted
         last_commit = time.monotonic()
         while True:
             try:
@@ -148,6 +171,11 @@ class HistoryWriter:
                     history = History(self.path)
                     if first_event_id is None:
                         first_event_id = history.next_event_id()
+                    if not left_open_closed:
+                        kept = history.close_interrupted(self._resume_started_t)
+                        if kept is not None:
+                            session_ids[self._resume_started_t] = current = kept
+                        left_open_closed = True
                 offset = self._wall() - self._monotonic()
                 if abs(offset - self._wall_offset) > self.CLOCK_STEP_S:
                     log.info("the clock was set (%+.0f s): rewriting this run's history times", offset - self._wall_offset)

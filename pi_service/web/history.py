@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing, contextmanager
 from datetime import datetime, timedelta, timezone
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -21,6 +22,8 @@ class SessionOut(BaseModel):
     steep_s: float = Field(description="time at or above the steep grade (10 %)")
     max_speed_mps: float
     rules: dict[str, dict[str, float]] = Field(description="per rule kind: count and total seconds")
+    interrupted: bool = Field(False, description="the daemon stopped mid-session (a crash, a power cut): "
+                                                 "the session ends where it was last saved")
 
 
 class SessionPage(BaseModel):
@@ -49,63 +52,77 @@ class WeekMinutes(BaseModel):
     minutes: float
 
 
-def _connect(request: Request) -> sqlite3.Connection | None:
+@contextmanager
+def _history(request: Request):
+    """The history, read-only, or None before the first session; always closed after. A
+    history that cannot be read (a full or failing disk: SQLite cannot map its WAL index)
+    is a 503 that says so, never a 500."""
     path = request.app.state.history_path
     if path is None or not path.exists():
-        return None
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
-    db.row_factory = sqlite3.Row
-    return db
+        yield None
+        return
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)) as db:
+            db.row_factory = sqlite3.Row
+            yield db
+    except sqlite3.Error as exc:
+        raise HTTPException(503, f"the session history cannot be read just now: {exc}") from None
 
 
 def _session(row: sqlite3.Row) -> SessionOut:
     return SessionOut(**{**dict(row), "rules": json.loads(row["rules"])})
 
 
-COLUMNS = "id, started_at, ended_at, duration_s, distance_m, steep_s, max_speed_mps, rules"
+def _columns(db: sqlite3.Connection) -> str:
+    """The session columns to read: a history written before sessions could be interrupted
+    has no such column (and a read-only reader cannot add it)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(sessions)")}
+    return "id, started_at, ended_at, duration_s, distance_m, steep_s, max_speed_mps, rules" + (
+        ", interrupted" if "interrupted" in have else "")
 
 
-@router.get("/api/sessions", response_model=SessionPage, summary="session history, newest first, paged")
+HISTORY_UNREADABLE = {503: {"description": "the history file cannot be read (a full or failing disk)"}}
+
+
+@router.get("/api/sessions", response_model=SessionPage, summary="session history, newest first, paged",
+            responses=HISTORY_UNREADABLE)
 def sessions(request: Request, limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0, le=10**9)):
-    db = _connect(request)
-    if db is None:
-        return SessionPage(sessions=[], total=0, limit=limit, offset=offset)
-    with db:
+    with _history(request) as db:
+        if db is None:
+            return SessionPage(sessions=[], total=0, limit=limit, offset=offset)
         total = db.execute("SELECT count(*) FROM sessions").fetchone()[0]
-        rows = db.execute(f"SELECT {COLUMNS} FROM sessions ORDER BY id DESC LIMIT ? OFFSET ?",
+        rows = db.execute(f"SELECT {_columns(db)} FROM sessions ORDER BY id DESC LIMIT ? OFFSET ?",
                           (limit, offset)).fetchall()
-    db.close()
     return SessionPage(sessions=[_session(row) for row in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/api/sessions/{session_id}", response_model=SessionDetail, summary="one session's summary and events",
-            responses={404: {"description": "no such session"}})
+            responses={404: {"description": "no such session"}, **HISTORY_UNREADABLE})
 def session(request: Request, session_id: int = Path(ge=1, le=2**63 - 1)):
-    db = _connect(request)
-    row = None if db is None else db.execute(f"SELECT {COLUMNS} FROM sessions WHERE id=?", (session_id,)).fetchone()
-    if row is None:
-        raise HTTPException(404, f"no session {session_id}")
-    events = db.execute("SELECT at, t, kind, phase, message, detail FROM events WHERE session_id=? ORDER BY t",
-                        (session_id,)).fetchall()
-    db.close()
+    with _history(request) as db:
+        row = None if db is None else db.execute(f"SELECT {_columns(db)} FROM sessions WHERE id=?",
+                                                 (session_id,)).fetchone()
+        if row is None:
+            raise HTTPException(404, f"no session {session_id}")
+        events = db.execute("SELECT at, t, kind, phase, message, detail FROM events WHERE session_id=? ORDER BY t",
+                            (session_id,)).fetchall()
     return SessionDetail(session=_session(row),
                          events=[StoredEvent(**{**dict(e), "detail": json.loads(e["detail"])}) for e in events])
 
 
-@router.get("/api/weekly", response_model=list[WeekMinutes], summary="minutes on the treadmill per week, oldest first")
+@router.get("/api/weekly", response_model=list[WeekMinutes], summary="minutes on the treadmill per week, oldest first",
+            responses=HISTORY_UNREADABLE)
 def weekly(request: Request, weeks: int = Query(8, ge=1, le=104)):
     today = datetime.now(timezone.utc).date()
     monday = today - timedelta(days=today.weekday())
     starts = [monday - timedelta(weeks=i) for i in reversed(range(weeks))]
     minutes = {start: 0.0 for start in starts}
-    db = _connect(request)
-    if db is not None:
-        since = starts[0].isoformat()
-        for started_at, duration in db.execute("SELECT started_at, duration_s FROM sessions WHERE started_at >= ?",
-                                               (since,)):
-            day = datetime.fromisoformat(started_at).date()
-            week = day - timedelta(days=day.weekday())
-            if week in minutes:
-                minutes[week] += duration / 60
-        db.close()
+    with _history(request) as db:
+        rows = [] if db is None else db.execute("SELECT started_at, duration_s FROM sessions WHERE started_at >= ?",
+                                                (starts[0].isoformat(),)).fetchall()
+    for started_at, duration in rows:
+        day = datetime.fromisoformat(started_at).date()
+        week = day - timedelta(days=day.weekday())
+        if week in minutes:
+            minutes[week] += duration / 60
     return [WeekMinutes(week_start=start.isoformat(), minutes=round(minutes[start], 1)) for start in starts]

@@ -312,7 +312,7 @@ async function loadHistory(fresh) {
       const item = document.createElement("li");
       const when = document.createElement("span");
       when.className = "when";
-      when.textContent = new Date(s.started_at).toLocaleString() + (s.ended_at ? "" : " (now)");
+      when.textContent = new Date(s.started_at).toLocaleString() + (s.interrupted ? " (interrupted)" : s.ended_at ? "" : " (now)");
       const km = s.distance_m / 1000;
       const nudges = Object.entries(s.rules).filter(([, v]) => v.count).map(([k, v]) => (KIND_NAMES[k] || k) + " ×" + v.count);
       item.append(when, clock(s.duration_s) + " · " + fixed(unitLabel === "mph" ? km / 1.609344 : km, 2) +
