@@ -82,11 +82,11 @@ def test_the_page_on_a_phone_live_numbers_a_nudge_pairing_and_snooze(daemon, bro
     page.on("request", lambda request: requests_out.append(request.url))
 
     page.goto(f"http://127.0.0.1:{port}/")
-    page.wait_for_function("document.getElementById('conn').dataset.state === 'live'", timeout=10_000)
+    page.wait_for_function("() => document.getElementById('conn').dataset.state === 'live'", timeout=10_000)
 
     # Live numbers change as the sim plays.
     first = page.inner_text("#elapsed"), page.inner_text("#speed")
-    page.wait_for_function(f"document.getElementById('elapsed').textContent !== {json.dumps(first[0])}",
+    page.wait_for_function(f"() => document.getElementById('elapsed').textContent !== {json.dumps(first[0])}",
                            timeout=5_000)
     assert page.inner_text("#speed") not in ("–", "")
     assert page.locator(".uplot").count() == 4  # three live charts and the weekly one
@@ -110,7 +110,7 @@ def test_the_page_on_a_phone_live_numbers_a_nudge_pairing_and_snooze(daemon, bro
 
     # Pairing through the link, then snoozing works.
     page.goto(f"http://127.0.0.1:{port}/#token={token}")
-    page.wait_for_function("document.getElementById('pair-state').dataset.paired === 'yes'", timeout=5_000)
+    page.wait_for_function("() => document.getElementById('pair-state').dataset.paired === 'yes'", timeout=5_000)
     assert "#token" not in page.url  # the token leaves the address bar
     page.wait_for_selector("#nudge:not([hidden])", timeout=5_000)
     page.click("#snooze")

@@ -4,14 +4,21 @@ The daemon starts the sampling process before the server and stops it after. The
 reads what the loop publishes (status, the stream), reads the history file, and passes
 the person's commands to the sampler through its command pipe; nothing else. What it
 must undo when the server stops (the stream's broadcaster) is in its `lifespan`.
+
+In front of the routes, outermost first: the security headers (headers.py), the Host and
+client network check (guard.py), then the body limit with the Origin and token checks of
+a change before its body is read (limits.py); malformed input answers 4xx (errors.py).
 """
 
 from __future__ import annotations
 
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Callable
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 
 from pi_service import __version__
@@ -19,7 +26,11 @@ from pi_service.config import Config
 from pi_service.pairing import PairingStore
 from pi_service.storage.state_folder import state_dir
 from pi_service.web import controls, history, page, status, stream
-from pi_service.web.guard import HostAllowList, LocalNetworkOnly
+from pi_service.web.errors import validation_error
+from pi_service.web.guard import ChangeGuard, HostAllowList, LocalNetworkOnly
+from pi_service.web.headers import SecurityHeaders
+from pi_service.web.limits import BoundedBody
+from pi_service.web.throttle import TokenThrottle
 
 STATIC = Path(__file__).parent / "static"
 
@@ -33,10 +44,11 @@ async def lifespan(app: FastAPI):
 
 
 def create_app(source, config: Config, sim: bool = False, hosts: list[str] | None = None,
-               folder: Path | None = None) -> FastAPI:
+               folder: Path | None = None, clock: Callable[[], float] = time.monotonic) -> FastAPI:
     """`source` has `.board` (a SnapshotBoard), `.alive()`, `.restarts` and `.commands`.
     `hosts`: the Host allow-list (default: this machine's names and addresses);
-    `folder`: the state folder with the history and the pairing tokens (default: the config's)."""
+    `folder`: the state folder with the history and the pairing tokens (default: the config's);
+    `clock`: the wrong-token throttle's (tests)."""
     app = FastAPI(title="Treadmill Companion", version=__version__, lifespan=lifespan,
                   description="Live treadmill readings and safety nudges from the companion on this Pi. "
                               "Reading is open on the local network; changes need the pairing token "
@@ -49,7 +61,12 @@ def create_app(source, config: Config, sim: bool = False, hosts: list[str] | Non
     app.state.pairing = PairingStore(folder)
     app.state.history_path = folder / "history.sqlite3"
     app.state.broadcaster = stream.Broadcaster(app)
+    app.state.change_guard = ChangeGuard(app.state.pairing, TokenThrottle(clock))
+    # add_middleware puts each one outside those added before it.
+    app.add_middleware(BoundedBody, guard=app.state.change_guard)
     app.add_middleware(LocalNetworkOnly, allow=app.state.allowed_hosts)
+    app.add_middleware(SecurityHeaders, docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url))
+    app.add_exception_handler(RequestValidationError, validation_error)
     for module in (status, stream, history, controls, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -4,7 +4,8 @@ treadmill. None of them can raise the real speed or incline: the real treadmill 
 such command at all, and the sim controls exist only in sim mode.
 
 Commands go to the sampling process over its command pipe; the answer is 202: the
-sampler takes it on its next tick (within 10 ms).
+sampler takes it on its next tick (within 10 ms). Bodies are read as strict JSON
+(errors.py), at most 16 KiB, and only once the token has been checked (limits.py).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from pi_service.actions.nudges import PATTERNS
+from pi_service.web.errors import StrictJsonRoute
 from pi_service.web.guard import require_pairing
 
-router = APIRouter(dependencies=[Depends(require_pairing)])
+router = APIRouter(dependencies=[Depends(require_pairing)], route_class=StrictJsonRoute)
 
 Kind = Enum("Kind", {kind: kind for kind in sorted(PATTERNS)}, type=str)
 
@@ -39,8 +41,10 @@ class Accepted(BaseModel):
     accepted: str
 
 
-UNAUTHORISED = {401: {"description": "no pairing token"}, 403: {"description": "a wrong or revoked token, "
-                                                                               "or a foreign Origin"}}
+UNAUTHORISED = {401: {"description": "no pairing token"},
+                403: {"description": "a wrong or revoked token, or a foreign Origin"},
+                413: {"description": "a body over 16 KiB"},
+                429: {"description": "too many wrong tokens from this address: try again after Retry-After seconds"}}
 
 
 def _send(request: Request, name: str, kind: str = "", value: float = 0.0) -> Accepted:

@@ -8,9 +8,16 @@
   or the prefix of an interface: a home network's IPv6 addresses are global ones), 403
   otherwise; the unit's IPAddressAllow= can only list fixed ranges.
 - A state-changing request that carries an Origin header (every browser sends one on a
-  POST) must come from a page served under one of those names (403 otherwise).
+  POST) must come from this server's own origin exactly, as the browser sees it:
+  `http://` and the request's Host (port 80 implied). Another port on the same Pi, https
+  or `null` is another origin: 403.
 - A state-changing request needs a pairing token (`Authorization: Bearer <token>` or
   `X-Pairing-Token`): none is 401, a wrong or revoked one 403; nothing changes either way.
+  Wrong tokens are throttled and logged per client address (throttle.py): 429 for a while.
+
+`ChangeGuard.check` does the last two from the request's headers alone, so `limits.py`
+runs it before a byte of the body is read; `require_pairing` is the same check as a
+FastAPI dependency, for a reading endpoint that needs the token (`/api/pair/check`).
 """
 
 from __future__ import annotations
@@ -18,15 +25,17 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
+from dataclasses import dataclass, field
 from typing import Callable
-from urllib.parse import urlsplit
 
 import ifaddr
 from fastapi import HTTPException, Request
+from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse
 
 from pi_service.config import Config
-from pi_service.pairing import PairingError
+from pi_service.pairing import PairingError, PairingStore
+from pi_service.web.throttle import TokenThrottle, client_address
 
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 REFRESH_S = 1.0  # an unknown Host re-reads the interfaces at most this often
@@ -162,32 +171,81 @@ class LocalNetworkOnly:
         await self.app(scope, receive, send)
 
 
-def origin_allowed(origin: str, allow: HostAllowList) -> bool:
-    try:
-        host = urlsplit(origin).hostname
-    except ValueError:
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CHECKED = "treadmill.change_checked"  # scope key: this request has passed ChangeGuard.check
+
+
+def _authority(host: str) -> str:
+    """`host[:port]` as compared: lower case, port 80 (http's default) left out."""
+    host = host.lower()
+    return host[:-3] if host.endswith(":80") else host
+
+
+def same_origin(origin: str, host_header: str) -> bool:
+    """Whether a browser's Origin header names the page this request's Host header serves:
+    exactly `http://<host>[:<port>]`, no path, no user, no other scheme."""
+    scheme, _, authority = origin.partition("://")
+    if scheme.lower() != "http" or not authority or any(c in authority for c in "/?#@\\"):
         return False
-    if host is None:
-        return False
-    # (urlsplit lowercases the host and drops an IPv6 address's brackets)
-    return allow.allows_host(f"[{host}]" if ":" in host else host)
+    return bool(host_header) and _authority(authority) == _authority(host_header)
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def token_of(headers: Headers) -> str | None:
+    token = headers.get("x-pairing-token")
+    authorization = headers.get("authorization", "")
+    if token is None and authorization.lower().startswith("bearer "):
+        token = authorization[7:].strip()
+    return token or None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ChangeGuard:
+    """The Origin, throttle and token checks of a state-changing request, from its scope."""
+
+    def __init__(self, pairing: PairingStore, throttle: TokenThrottle):
+        self.pairing, self.throttle = pairing, throttle
+
+    def check(self, scope) -> Refusal | None:
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        if origin is not None and not same_origin(origin, headers.get("host", "")):
+            return Refusal(403, f"requests from {_shown(origin)} are not accepted")
+        token = token_of(headers)
+        if token is None:
+            return Refusal(401, "pairing token needed: run `treadmill-companion pair` and open its link",
+                           {"WWW-Authenticate": "Bearer"})
+        address = client_address(scope)
+        wait = self.throttle.retry_after(address)
+        if wait is not None:
+            return Refusal(429, f"too many wrong pairing tokens from {address}: try again in {wait} s",
+                           {"Retry-After": str(wait)})
+        try:
+            valid = self.pairing.verify(token)
+        except PairingError as exc:
+            return Refusal(503, str(exc))
+        if not valid:
+            self.throttle.wrong_token(address)
+            return Refusal(403, "this pairing token is not valid (revoked?): pair again")
+        self.throttle.valid_token(address)
+        scope[CHECKED] = True
+        return None
 
 
 def require_pairing(request: Request) -> None:
-    """FastAPI dependency for every state-changing endpoint."""
-    origin = request.headers.get("origin")
-    if origin is not None and not origin_allowed(origin, request.app.state.allowed_hosts):
-        raise HTTPException(403, f"requests from {origin} are not accepted")
-    token = request.headers.get("x-pairing-token")
-    authorization = request.headers.get("authorization", "")
-    if token is None and authorization.lower().startswith("bearer "):
-        token = authorization[7:].strip()
-    if not token:
-        raise HTTPException(401, "pairing token needed: run `treadmill-companion pair` and open its link",
-                            headers={"WWW-Authenticate": "Bearer"})
-    try:
-        valid = request.app.state.pairing.verify(token)
-    except PairingError as exc:
-        raise HTTPException(503, str(exc)) from None
-    if not valid:
-        raise HTTPException(403, "this pairing token is not valid (revoked?): pair again")
+    """FastAPI dependency for every endpoint that needs the token. A state-changing request
+    was checked already, before its body was read (limits.py); this checks the others."""
+    if request.scope.get(CHECKED):
+        return
+    refusal = request.app.state.change_guard.check(request.scope)
+    if refusal is not None:
+        raise HTTPException(refusal.status, refusal.message, headers=refusal.headers or None)

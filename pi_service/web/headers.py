@@ -1,0 +1,54 @@
+"""Security headers on every response, refusals included (the outermost middleware).
+
+- `Content-Security-Policy`: the page loads only its own files (`default-src 'self'`;
+  `img-src` adds `data:` for its empty favicon), runs no inline script, and may not be
+  framed by any page (`frame-ancestors 'none'`): another page on the Pi's address (another
+  port is another origin) cannot frame it and trick a click into a `POST /api/sim`.
+  `X-Frame-Options: DENY` says the same to browsers older than CSP 2.
+- `X-Content-Type-Options: nosniff`: a JSON answer echoing input is never run as a script.
+- `Referrer-Policy: no-referrer`: the pairing link carries its token in the URL fragment,
+  which browsers already leave out of a Referer; with no Referer at all, not even the Pi's
+  address and path leave with a link followed from the page or the API docs, nor a token
+  that ever lands in a query string (someone pasting `?token=`).
+- `/docs` and `/redoc` (FastAPI's) still load Swagger UI and ReDoc from jsDelivr, run one
+  inline script and use inline styles, so they get a policy that allows exactly that;
+  issue 17 serves them from the Pi and will give them the page's policy.
+"""
+
+from __future__ import annotations
+
+PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+               "form-action 'self'; frame-ancestors 'none'")
+CDN = "https://cdn.jsdelivr.net"
+DOCS_POLICY = (f"default-src 'self'; script-src 'self' 'unsafe-inline' {CDN}; "
+               f"style-src 'self' 'unsafe-inline' {CDN} https://fonts.googleapis.com; "
+               "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+               "https://cdn.redoc.ly; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+               "form-action 'self'; frame-ancestors 'none'")
+COMMON = ((b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
+          (b"referrer-policy", b"no-referrer"))
+
+
+class SecurityHeaders:
+    """ASGI middleware: adds the headers above to each response that does not set its own."""
+
+    def __init__(self, app, docs_paths: tuple[str, ...] = ()):
+        self.app = app
+        self.docs_paths = frozenset(p for p in docs_paths if p)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = (DOCS_POLICY if scope.get("path") in self.docs_paths else PAGE_POLICY).encode()
+        added = ((b"content-security-policy", policy),) + COMMON
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend((name, value) for name, value in added if name not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
