@@ -7,7 +7,10 @@ tick (`LoopStats.record_work`: from waking to the tick's end: read, rules, actio
 publish). Prints mean, p50, p99 and max in microseconds, and the same as JSON. The work
 includes the time the virtual bus holds the tick for its transfers, as a Pi's kernel
 driver does (`drivers/i2c_timing.py`, at the demo config's `[i2c] bus_hz`); that share is
-reported too (`bus_mean_us`), and the rest is the tick's own computing.
+reported too (`bus_mean_us`), and the rest is the tick's own computing. At 200 Hz the
+tick hands its transfers to a bus thread and waits up to a deadline (`sampling/bus_worker.py`);
+`--inline` runs them in the loop's thread instead, as at rates that need no deadline, so the
+difference between the two runs is the hand-off's cost.
 
 Rerun:  make bench-tick      (or: .venv/bin/python bench/tick_cost.py --seconds 60)
 """
@@ -23,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 
+import pi_service.sampling.sensors as sensors_module
 from pi_service.config import load_config
 from pi_service.sampling.board import SnapshotBoard
 from pi_service.sampling.run import SamplerOptions, run_sampler
@@ -38,8 +42,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure(seconds: float, scratch: Path) -> tuple[list[float], float]:
+def measure(seconds: float, scratch: Path, inline: bool = False) -> tuple[list[float], float]:
     """Every tick's work time, and the time the bus held the ticks for over the run."""
+    original_needs = sensors_module.needs_deadline
+    if inline:
+        sensors_module.needs_deadline = lambda *args: False
     demo = (ROOT / "pi_service/config/demo.toml").read_text()
     demo = f'state_dir = "{scratch}"\n' + demo  # a demo config keeps its state in sim/ under it
     path = scratch / "bench.toml"
@@ -79,25 +86,29 @@ def measure(seconds: float, scratch: Path) -> tuple[list[float], float]:
     finally:
         LoopStats.record_work = original
         SimI2CBus._hold = original_hold
+        sensors_module.needs_deadline = original_needs
     return works, held[0]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="measured time (default 60)")
+    parser.add_argument("--inline", action="store_true", help="the bus transfers in the loop's thread, no deadline")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        works, bus_s = measure(args.seconds, Path(scratch))
+        works, bus_s = measure(args.seconds, Path(scratch), args.inline)
     us = [w * 1e6 for w in works]
     result = {"ticks": len(us), "mean_us": round(sum(us) / len(us), 1), "p50_us": round(percentile(us, 0.5), 1),
               "p99_us": round(percentile(us, 0.99), 1), "max_us": round(max(us), 1),
               "bus_mean_us": round(bus_s * 1e6 / len(us), 1)}
     machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"\nOne sampler tick on the virtual treadmill at {RATE_HZ} Hz for {args.seconds:g} s ({machine})")
+    how = "transfers inline" if args.inline else "transfers by the bus thread, within the deadline"
+    print(f"\nOne sampler tick on the virtual treadmill at {RATE_HZ} Hz for {args.seconds:g} s, {how} ({machine})")
     print(f"  {result['ticks']} ticks: mean {result['mean_us']} us, p50 {result['p50_us']} us, "
           f"p99 {result['p99_us']} us, max {result['max_us']} us; of it on the bus, mean {result['bus_mean_us']} us")
     print("rerun: make bench-tick   (or .venv/bin/python bench/tick_cost.py --seconds 60)")
-    print(json.dumps({"machine": machine, "seconds": args.seconds, "rate_hz": RATE_HZ, "result": result}))
+    print(json.dumps({"machine": machine, "seconds": args.seconds, "rate_hz": RATE_HZ, "inline": args.inline,
+                      "result": result}))
 
 
 if __name__ == "__main__":

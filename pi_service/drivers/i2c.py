@@ -3,7 +3,9 @@
 A transfer that fails (NACK, EIO, device gone) is retried once, then raised as a
 BusFault naming the device. A timeout is not retried: the kernel's adapter timeout
 (which `open_bus` sets, since smbus2 has no option for it) already cost 10 ms, and a hung
-bus will hang again, so one attempt is all a sampling tick can afford.
+bus will hang again, so one attempt is all a sampling tick can afford. Where 10 ms is more
+than a tick can afford (200 Hz), the tick stops waiting sooner (`sampling/bus_worker.py`)
+and gives the device up with `abandon`, which raises the same timeout fault.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pi_service.errors import BusFault
 # linux/i2c-dev.h
 I2C_RETRIES = 0x0701  # number of times a device address should be polled when not acknowledging
 I2C_TIMEOUT = 0x0702  # set timeout in units of 10 ms
+# The kernel's bound on one transfer, as `open_bus` sets it: the shortest its 10 ms unit allows.
+ADAPTER_TIMEOUT_S = 0.01
 
 
 class SMBusLike(Protocol):
@@ -29,7 +33,7 @@ class SMBusLike(Protocol):
     def close(self) -> None: ...
 
 
-def open_bus(number: int, timeout_s: float = 0.01):
+def open_bus(number: int, timeout_s: float = ADAPTER_TIMEOUT_S):
     """smbus2.SMBus for /dev/i2c-`number`, with the adapter timeout bounded to `timeout_s`.
 
     The timeout's unit is 10 ms, so 10 ms is the shortest bound the kernel offers; the
@@ -65,6 +69,7 @@ class I2CDevice:
         self.name = name
         self.errors = 0
         self.last_error: str | None = None
+        self.abandoned = False  # set by the loop's thread, read by the one doing the transfers
 
     def read(self, register: int, length: int) -> bytes:
         return bytes(self._transfer(self.bus.read_i2c_block_data, self.address, register, length))
@@ -78,21 +83,51 @@ class I2CDevice:
     def write_u8(self, register: int, value: int) -> None:
         self._transfer(self.bus.write_byte_data, self.address, register, value)
 
+    def abandon(self) -> BusFault:
+        """The tick has stopped waiting for this device's transfer (its bus deadline passed, see
+        `sampling/bus_worker.py`): counted and described as the kernel's timeout would be. Until
+        `reclaim`, its transfers, the stuck one when it comes back among them, raise that fault
+        instead of answering, and are not counted again."""
+        self.abandoned = True
+        return self._fault(errno.ETIMEDOUT, _REASONS[errno.ETIMEDOUT])
+
+    def reclaim(self) -> None:
+        """The transfer given up on has come back: the device may be used again (re-initialised)."""
+        self.abandoned = False
+
     def _transfer(self, operation, *args):
         try:
-            return operation(*args)
+            return self._attempt(operation, args)
         except OSError as exc:
             if exc.errno == errno.ETIMEDOUT:
                 self._fail(exc)
             # one retry: a single glitch on a long wire to the deck is common
         try:
-            return operation(*args)
+            return self._attempt(operation, args)
         except OSError as exc:
             self._fail(exc)
 
-    def _fail(self, exc: OSError):
+    def _attempt(self, operation, args):
+        """One try of the transfer, unless the tick has given up on this device (`abandon`)."""
+        if self.abandoned:
+            raise self._given_up()
+        try:
+            result = operation(*args)
+        except OSError:
+            if self.abandoned:
+                raise self._given_up() from None
+            raise
+        if self.abandoned:  # it answered, but too late: the tick went on without it
+            raise self._given_up()
+        return result
+
+    def _given_up(self) -> BusFault:
+        return BusFault(f"{self.name} at 0x{self.address:02x}", _REASONS[errno.ETIMEDOUT], timeout=True)
+
+    def _fault(self, code: int, reason: str) -> BusFault:
         self.errors += 1
-        reason = _REASONS.get(exc.errno, exc.strerror or str(exc))
         self.last_error = reason
-        raise BusFault(f"{self.name} at 0x{self.address:02x}", reason,
-                       timeout=exc.errno == errno.ETIMEDOUT) from exc
+        return BusFault(f"{self.name} at 0x{self.address:02x}", reason, timeout=code == errno.ETIMEDOUT)
+
+    def _fail(self, exc: OSError):
+        raise self._fault(exc.errno, _REASONS.get(exc.errno, exc.strerror or str(exc))) from exc

@@ -4,6 +4,10 @@ A device that fails is left alone for a back-off (50 ms, doubling to 1 s) so a d
 bus cannot cost a transfer timeout every tick, then tried again and re-initialised:
 it recovers on its own. A timeout means the bus itself hangs, so the other device on
 that bus is not tried in the same tick: a hung bus costs one adapter timeout per try.
+Each bus's transfers for the tick are one job per device (`sampling/bus_worker.py`): where
+the adapter timeout would take a tick past two periods (200 Hz), a thread does them and the
+tick waits for them up to a deadline; elsewhere they run inline. Only the jobs touch the
+chips' drivers; the guards and this tick's readings are kept by the loop's thread.
 The incline itself is worked out by `signals/incline.py` (a footstrike's jolt holds it;
 only half a second of readings far from 1 g is a fault). The ADS1115's two rails are
 read pipelined, one channel per tick: each tick collects the conversion started on the
@@ -12,6 +16,7 @@ previous tick and starts the other channel, so the loop never waits for a conver
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -22,7 +27,8 @@ from pi_service.drivers.accelerometer import build_accelerometer
 from pi_service.drivers.adxl345 import output_rate_hz
 from pi_service.drivers.belt_speed import BeltSpeedSensor
 from pi_service.drivers.i2c import I2CDevice
-from pi_service.errors import BusFault, HardwareError
+from pi_service.errors import HardwareError
+from pi_service.sampling.bus_worker import BusJob, BusWorker, bus_deadline_s, needs_deadline, run_inline
 from pi_service.signals.incline import InclineEstimate
 
 BACKOFF_FIRST_S = 0.05
@@ -91,8 +97,11 @@ class Sensors:
         self.fresh_rail: tuple[int, float] | None = None  # (0 left / 1 right, volts) of a conversion read now
         self.fresh_acceleration: tuple[float, float, float] | None = None  # m/s^2, as read now
         self._incline = InclineEstimate(incline.smoothing_s)
-        self._hung_buses: set[int] = set()  # buses that timed out during this tick
         self._accel_rate = output_rate_hz(config.sampling.rate_hz)
+        rate_hz = config.sampling.rate_hz
+        self._deadline_s = (bus_deadline_s(rate_hz)
+                            if needs_deadline(rate_hz, rails.data_rate_sps, config.i2c.bus_hz) else None)
+        self._workers: dict[int, BusWorker] = {}  # started by the first tick: in the loop's thread
 
     def recalibrate(self, config: Config) -> None:
         """Take a new calibration (rail maps, pulses per metre, incline zero and span) between ticks."""
@@ -108,15 +117,53 @@ class Sensors:
 
     def read(self, t: float) -> Sample:
         """Every channel at clock time `t` (the monotonic clock, which is also the pin factory's ticks)."""
-        self._hung_buses.clear()
         self.fresh_rail = self.fresh_acceleration = None
-        left, right = self._read_rails(t)
-        return Sample(t, self.belt.speed_mps(t), self._read_incline(t), left, right)
+        rails_init, incline_init = self.rails_guard.needs_init, self.incline_guard.needs_init
+        due: list[tuple[DeviceGuard, int, BusJob]] = []  # the devices this tick tries
+        if self.rails_guard.ready(t):
+            due.append((self.rails_guard, self.config.rails.i2c_bus,
+                        BusJob(self.rails_device, lambda: self._rails_transfers(t, rails_init))))
+        if self.incline_guard.ready(t):
+            due.append((self.incline_guard, self.config.incline.i2c_bus,
+                        BusJob(self.incline_device, lambda: self._incline_transfers(incline_init))))
+        outcomes = dict(zip((guard for guard, _, _ in due), self._on_the_buses(due)))
+        left = right = incline = None
+        if self.rails_guard in outcomes:
+            left, right = self._rails_result(t, outcomes[self.rails_guard])
+        if self.incline_guard in outcomes:
+            incline = self._incline_result(t, outcomes[self.incline_guard])
+        return Sample(t, self.belt.speed_mps(t), incline, left, right)
 
-    def _bus_failed(self, guard: DeviceGuard, bus: int, t: float, exc: Exception) -> None:
-        if isinstance(exc, BusFault) and exc.timeout:
-            self._hung_buses.add(bus)
-        guard.failed(t, str(exc))
+    def _on_the_buses(self, due: list[tuple[DeviceGuard, int, BusJob]]) -> list[object]:
+        """Each job's outcome, the jobs on one bus in order: inline, or by each bus's worker
+        within the deadline (the buses' workers at once)."""
+        by_bus: dict[int, list[int]] = {}
+        for index, (guard, bus, job) in enumerate(due):
+            if guard.needs_init:
+                job.device.bus = self._bus_for(bus)
+            by_bus.setdefault(bus, []).append(index)
+        outcomes: list[object] = [None] * len(due)
+        handed: dict[int, BusWorker] = {}
+        until = time.monotonic() + (self._deadline_s or 0.0)
+        for bus, indices in by_bus.items():
+            jobs = [due[i][2] for i in indices]
+            # A virtual bus on a test's fake clock holds nobody in real time: no deadline to keep.
+            if self._deadline_s is None or not getattr(self._bus_for(bus), "real_time", True):
+                results = run_inline(bus, jobs)
+            else:
+                if bus not in self._workers:
+                    self._workers[bus] = BusWorker(bus)
+                worker = self._workers[bus]
+                if worker.submit(jobs):
+                    handed[bus] = worker
+                    continue
+                results = worker.still_busy(jobs)
+            for i, result in zip(indices, results):
+                outcomes[i] = result
+        for bus, worker in handed.items():
+            for i, result in zip(by_bus[bus], worker.collect(until)):
+                outcomes[i] = result
+        return outcomes
 
     def faults(self) -> list[Fault]:
         return [Fault(channel, guard.name, guard.fault, guard.since_t)
@@ -126,82 +173,84 @@ class Sensors:
     def device_errors(self) -> dict[str, int]:
         return {"ADS1115": self.rails_device.errors, self.incline_device.name: self.incline_device.errors}
 
-    def _read_rails(self, t: float) -> tuple[float | None, float | None]:
-        guard = self.rails_guard
-        bus = self.config.rails.i2c_bus
-        if not guard.ready(t):
-            return None, None
-        if bus in self._hung_buses:
-            guard.failed(t, f"I2C bus {bus} hung this tick")
-            return None, None
-        try:
-            if guard.needs_init:
-                self.rails_device.bus = self._bus_for(self.config.rails.i2c_bus)
-                self.rails_adc.probe()
-                # Whatever the chip was doing (a conversion of its own from before a fault, continuous
-                # mode left by another program) is stopped, and ours starts once it is idle: a start
-                # written during a conversion is ignored, and its result would pass for channel 0's.
-                self.rails_adc.power_down()
-                self._rail_pending = None
-                self._rail_values = [None, None]
-                self._rail_idle_by = t + ADS1115_IDLE_WAIT_S
-                guard.needs_init = False
-            if self._rail_idle_by is not None:
-                # Idle when OS reads 1; a chip that keeps reading 0 is past any conversion by `idle_by`
-                # (and a register file that reads back what was written, like i2c-stub, never says 1).
-                if not self.rails_adc.conversion_ready() and t <= self._rail_idle_by:
-                    return None, None
-                self._rail_idle_by = None
-            pending = self._rail_pending
-            if pending is not None:
-                if self.rails_adc.conversion_ready():
-                    zero_v, n_per_v = self._rail_maps[pending]
-                    volts = self.rails_adc.read_volts()
-                    self.fresh_rail = (pending, volts)
-                    self._rail_values[pending] = (volts - zero_v) * n_per_v
-                    self._rail_waits = 0
-                    pending = 1 - pending
-                else:
-                    # Its deadline is this tick; one more tick of grace, then it is a fault.
-                    self._rail_waits += 1
-                    if self._rail_waits > 1:
-                        self._rail_waits = 0
-                        raise HardwareError("conversion not ready within two sample periods")
-                    return tuple(self._rail_values)  # type: ignore[return-value]
-            else:
-                pending = 0
-            self.rails_adc.start_conversion(self._rail_channels[pending])
-            self._rail_pending = pending
-            guard.succeeded()
-        except (HardwareError, OSError) as exc:
-            self._bus_failed(guard, bus, t, exc)
+    def _rails_transfers(self, t: float, init: bool) -> tuple[tuple[float | None, float | None], tuple | None, bool]:
+        """The rails' job: ((left, right) in N, the conversion read now as (0 left / 1 right, volts)
+        or None, whether the chip is under way as it should be). Runs where the bus work runs."""
+        if init:
+            self.rails_adc.probe()
+            # Whatever the chip was doing (a conversion of its own from before a fault, continuous
+            # mode left by another program) is stopped, and ours starts once it is idle: a start
+            # written during a conversion is ignored, and its result would pass for channel 0's.
+            self.rails_adc.power_down()
+            self._rail_pending = None
             self._rail_values = [None, None]
-            return None, None
-        return tuple(self._rail_values)  # type: ignore[return-value]
+            self._rail_idle_by = t + ADS1115_IDLE_WAIT_S
+        if self._rail_idle_by is not None:
+            # Idle when OS reads 1; a chip that keeps reading 0 is past any conversion by `idle_by`
+            # (and a register file that reads back what was written, like i2c-stub, never says 1).
+            if not self.rails_adc.conversion_ready() and t <= self._rail_idle_by:
+                return (None, None), None, False
+            self._rail_idle_by = None
+        fresh = None
+        pending = self._rail_pending
+        if pending is not None:
+            if self.rails_adc.conversion_ready():
+                zero_v, n_per_v = self._rail_maps[pending]
+                volts = self.rails_adc.read_volts()
+                fresh = (pending, volts)
+                self._rail_values[pending] = (volts - zero_v) * n_per_v
+                self._rail_waits = 0
+                pending = 1 - pending
+            else:
+                # Its deadline is this tick; one more tick of grace, then it is a fault.
+                self._rail_waits += 1
+                if self._rail_waits > 1:
+                    self._rail_waits = 0
+                    raise HardwareError("conversion not ready within two sample periods")
+                return tuple(self._rail_values), None, False  # type: ignore[return-value]
+        else:
+            pending = 0
+        self.rails_adc.start_conversion(self._rail_channels[pending])
+        self._rail_pending = pending
+        return tuple(self._rail_values), fresh, True  # type: ignore[return-value]
 
-    def _read_incline(self, t: float) -> float | None:
-        guard = self.incline_guard
-        if not guard.ready(t):
-            return None
-        cfg = self.config.incline
-        if cfg.i2c_bus in self._hung_buses:
-            guard.failed(t, f"I2C bus {cfg.i2c_bus} hung this tick")
-            return None
-        try:
-            if guard.needs_init:
-                self.incline_device.bus = self._bus_for(cfg.i2c_bus)
-                self.accelerometer.start(self._accel_rate)
-                self._incline.reset()
-                guard.needs_init = False
-            acceleration = self.fresh_acceleration = self.accelerometer.read_acceleration()
-            incline = self._incline.update(t, acceleration, cfg)
+    def _rails_result(self, t: float, outcome) -> tuple[float | None, float | None]:
+        guard = self.rails_guard
+        if isinstance(outcome, Exception):
+            guard.failed(t, str(outcome))
+            return None, None
+        values, self.fresh_rail, under_way = outcome
+        guard.needs_init = False
+        if under_way:
             guard.succeeded()
-        except (HardwareError, OSError) as exc:
-            self._bus_failed(guard, cfg.i2c_bus, t, exc)
+        return values
+
+    def _incline_transfers(self, init: bool) -> tuple[float, float, float]:
+        """The accelerometer's job: (x, y, z) in m/s^2. Runs where the bus work runs."""
+        if init:
+            self.accelerometer.start(self._accel_rate)
+        return self.accelerometer.read_acceleration()
+
+    def _incline_result(self, t: float, outcome) -> float | None:
+        guard = self.incline_guard
+        if isinstance(outcome, Exception):
+            guard.failed(t, str(outcome))
             return None
+        if guard.needs_init:
+            self._incline.reset()
+            guard.needs_init = False
+        acceleration = self.fresh_acceleration = outcome
+        try:
+            incline = self._incline.update(t, acceleration, self.config.incline)
+        except HardwareError as exc:
+            guard.failed(t, str(exc))
+            return None
+        guard.succeeded()
         return incline
 
     def close(self) -> None:
         self.belt.close()
+        for worker in self._workers.values():
+            worker.close()
         for bus in self._buses.values():
             bus.close()

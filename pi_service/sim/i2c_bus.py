@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+from pi_service.drivers.i2c import ADAPTER_TIMEOUT_S
 from pi_service.drivers.i2c_timing import DEFAULT_BUS_HZ, TRANSFER_OVERHEAD_S, transfer_s
 
 FAULT_ERRNO = {"nack": errno.EREMOTEIO, "timeout": errno.ETIMEDOUT, "eio": errno.EIO, "vanish": errno.EREMOTEIO}
@@ -50,7 +51,7 @@ class _Fault:
 
 class SimI2CBus:
     def __init__(self, number: int, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, timeout_s: float = 0.01,
+                 sleep: Callable[[float], None] = time.sleep, timeout_s: float = ADAPTER_TIMEOUT_S,
                  bus_hz: float = DEFAULT_BUS_HZ, overhead_s: float = TRANSFER_OVERHEAD_S):
         self.number = number
         self.devices: dict[int, ChipModel] = {}
@@ -60,6 +61,9 @@ class SimI2CBus:
         self.overhead_s = overhead_s
         self._clock = clock
         self._sleep = sleep
+        # Whether a transfer holds its caller in real time, as the kernel's does; not on a test's
+        # fake clock, whose sleep returns at once (the sampler keeps no real-time deadline on it).
+        self.real_time = sleep is time.sleep
         self._timeout_s = timeout_s
         self._faults: dict[int, _Fault] = {}
         self._lock = threading.Lock()  # the faults' table

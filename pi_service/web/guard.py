@@ -235,7 +235,7 @@ class ChangeGuard:
             return Refusal(503, str(exc))
         if not valid:
             self.throttle.wrong_token(address)
-            return Refusal(403, "this pairing token is not valid (revoked?): pair again")
+            return Refusal(403, "this pairing token is not valid (revoked or expired?): pair again")
         self.throttle.valid_token(address)
         scope[CHECKED] = True
         return None
