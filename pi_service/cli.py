@@ -48,7 +48,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @cli.command()
 @click.option("--sim", is_flag=True, help="Run on the virtual treadmill instead of a Pi's hardware.")
 @click.option("--config", "config_path", metavar="FILE", help="TOML config file (default: built-in defaults).")
-@click.option("--record", metavar="FILE.csv", help="Write calibrated samples to FILE.csv (spec recording format).")
+@click.option("--record", metavar="FILE.csv", help="Write calibrated samples to FILE.csv (spec recording format); "
+              "an existing file is refused unless --force.")
+@click.option("--force", is_flag=True, help="With --record: overwrite FILE.csv if it exists.")
 @click.option("--host", help="Address to serve on (default: config web.host, '::', every interface).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port to serve on (default: config web.port, 8080).")
 @click.option("--scenario", metavar="NAME|FILE", help="Sim scenario: a bundled name or a file (default: config).")
@@ -56,7 +58,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Sim: play the scenario this many times faster.")
 @click.option("--naive-loop", is_flag=True, hidden=True,
               help="Benchmark baseline: sample in a sleep(period) thread inside the web process.")
-def run(sim: bool, config_path: str | None, record: str | None, host: str | None, port: int | None,
+def run(sim: bool, config_path: str | None, record: str | None, force: bool, host: str | None, port: int | None,
         scenario: str | None, speedup: float | None, naive_loop: bool) -> None:
     """Run the companion: the sampling loop and the status page."""
     from pi_service.config import load_config
@@ -66,6 +68,12 @@ def run(sim: bool, config_path: str | None, record: str | None, host: str | None
     config = load_config(config_path)
     if (scenario or speedup) and not sim:
         raise click.UsageError("--scenario and --speedup need --sim")
+    if force and not record:
+        raise click.UsageError("--force goes with --record FILE.csv")
+    if record and not force:
+        from pi_service.recording import refuse_to_overwrite
+
+        refuse_to_overwrite(record)
     if scenario:
         from pi_service.sim.scenario import load_scenario
 
@@ -86,34 +94,103 @@ def replay(recording: str, config_path: str | None) -> None:
     replay_file(recording, load_config(config_path))
 
 
+def _label_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from pi_service.pairing import check_label
+
+    try:
+        return None if value is None else check_label(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _expires_option(ctx: click.Context, param: click.Parameter, value: str | None):
+    from pi_service.pairing import parse_expiry
+
+    try:
+        return None if value is None else parse_expiry(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _asks_for_label() -> bool:
+    """Only a person at a terminal is asked; a script, a pipe or install.sh's log is not."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 @cli.command()
 @click.option("--config", "config_path", metavar="FILE", help="TOML config file (for the state folder and port).")
 @click.option("--address", metavar="HOST", help="Host name or address to put in the link (default: this Pi's "
               "first network address).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port in the link (default: config web.port).")
-@click.option("--revoke-all", is_flag=True, help="Revoke every token given so far (every phone must pair again).")
+@click.option("--label", metavar="TEXT", callback=_label_option,
+              help="What to call this phone in `pair --list` (default: asked at a terminal, else \"phone N\").")
+@click.option("--expires", metavar="SPAN", callback=_expires_option,
+              help="The token stops working after SPAN: 12h, 30d, 2w (default: never).")
+@click.option("--list", "list_tokens", is_flag=True, help="List the tokens: id, label, created, expires, status.")
+@click.option("--revoke", "revoke_id", metavar="ID", help="Revoke one token (its id from `pair --list`).")
+@click.option("--revoke-all", is_flag=True, help="Revoke every token given so far (every phone must pair again); "
+              "also replaces a broken pairing file.")
 @click.option("--no-qr", is_flag=True, help="Print the link only, without the QR code.")
 @click.option("--sim", is_flag=True, help="Pair with the virtual treadmill's daemon (`run --sim`; a demo config "
               "implies it).")
-@click.option("--json", "as_json", is_flag=True, help="Print {\"url\": ..., \"token\": ...} for scripts.")
-def pair(config_path: str | None, address: str | None, port: int | None, revoke_all: bool, no_qr: bool,
-         sim: bool, as_json: bool) -> None:
-    """Make a pairing token and print the page's link with it (and a QR code to scan)."""
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts: {\"url\": ..., \"token\": ...}, "
+              "or the list, or what was revoked.")
+def pair(config_path: str | None, address: str | None, port: int | None, label: str | None, expires,
+         list_tokens: bool, revoke_id: str | None, revoke_all: bool, no_qr: bool, sim: bool, as_json: bool) -> None:
+    """Make a pairing token for one phone and print the page's link with it (and a QR code to scan)."""
+    import json
+
     from pi_service.config import load_config
-    from pi_service.pairing import PairingStore, page_address
+    from pi_service.pairing import FRESH_START, PairingError, PairingStore, page_address
     from pi_service.storage.state_folder import state_dir
 
+    chosen = [name for name, given in (("--list", list_tokens), ("--revoke", revoke_id is not None),
+                                       ("--revoke-all", revoke_all)) if given]
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join(chosen)} cannot be combined: give one")
+    making = [name for name, given in (("--label", label is not None), ("--expires", expires is not None),
+                                       ("--address", address is not None), ("--port", port is not None),
+                                       ("--no-qr", no_qr)) if given]
+    if chosen and making:
+        verb = "applies" if len(making) == 1 else "apply"
+        raise click.UsageError(f"{', '.join(making)} {verb} only when making a token, not with {chosen[0]}")
     config = load_config(config_path)
     store = PairingStore(state_dir(config, sim))
-    if revoke_all:
-        count = store.revoke_all()
-        click.echo(f"revoked {count} token{'s' if count != 1 else ''}: every phone must pair again")
+    if list_tokens:
+        now = store.now()
+        listed = [entry.summary(now) for entry in store.tokens()]
+        if as_json:
+            click.echo(json.dumps(listed))
+        else:
+            click.echo(_token_table(listed) if listed else f"no tokens in {store.path}: `{PROG} pair` makes one")
         return
-    token = store.new_token()
+    if revoke_id is not None:
+        was = store.revoke(revoke_id)
+        if as_json:
+            click.echo(json.dumps({"revoked": was.id, "label": was.label, "already": was.revoked}))
+        else:
+            already = " (it already was)" if was.revoked else ": that phone must pair again"
+            click.echo(f"revoked {was.id} ({was.label or 'no label'}){already}")
+        return
+    if revoke_all:
+        try:
+            store.tokens()
+            broken = None
+        except PairingError as exc:
+            broken = str(exc).removesuffix(f"; {FRESH_START}")
+        count = store.revoke_all()
+        if as_json:
+            click.echo(json.dumps({"revoked": count, "replaced_broken_file": broken is not None}))
+        elif broken:
+            click.echo(f"replaced the broken file ({broken}) with an empty one: every phone must pair again")
+        else:
+            click.echo(f"revoked {count} token{'s' if count != 1 else ''}: every phone must pair again")
+        return
+    if label is None and not as_json and _asks_for_label():
+        label = click.prompt("Label for this phone", default=store.default_label(), value_proc=_prompted_label)
+    token = store.new_token(label, expires)
     url = f"http://{address or page_address(config)}:{port or config.web.port}/#token={token}"
     if as_json:
-        import json
-
         click.echo(json.dumps({"url": url, "token": token}))
         return
     click.echo(f"Open this on the phone (it keeps the token):\n  {url}")
@@ -121,7 +198,26 @@ def pair(config_path: str | None, address: str | None, port: int | None, revoke_
         import segno
 
         segno.make(url, error="m").terminal(compact=True)
-    click.echo(f"Token stored (hashed) in {store.path}; `{PROG} pair --revoke-all` revokes every token.")
+    click.echo(f"Token stored (hashed) in {store.path}; `{PROG} pair --list` shows the tokens, "
+               f"`{PROG} pair --revoke ID` revokes one.")
+
+
+def _prompted_label(text: str) -> str:
+    from pi_service.pairing import check_label
+
+    try:
+        return check_label(text)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None  # (click.prompt says so and asks again)
+
+
+def _token_table(listed: list[dict]) -> str:
+    width = max(len("LABEL"), *(len(entry["label"] or "-") for entry in listed))
+    lines = [f"{'ID':<8}  {'LABEL':<{width}}  {'CREATED':<25}  {'EXPIRES':<25}  STATUS"]
+    for entry in listed:
+        lines.append(f"{entry['id']:<8}  {entry['label'] or '-':<{width}}  {entry['created_at'] or '?':<25}  "
+                     f"{entry['expires_at'] or 'never':<25}  {entry['status']}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:

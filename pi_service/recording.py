@@ -41,6 +41,14 @@ def format_row(sample: Sample) -> str:
         (sample.t, sample.speed_mps, sample.incline_pct, sample.rail_left_n, sample.rail_right_n), DIGITS))
 
 
+def refuse_to_overwrite(path: str | Path) -> None:
+    """A CompanionError if `path` is a file already: a recording is a workout that cannot be
+    had again, so `run --record` replaces one only when told to (`--force`)."""
+    if Path(path).is_file():
+        raise CompanionError(f"{path}: a file is already there (an earlier recording?): "
+                             "choose another name, or add --force to overwrite it")
+
+
 def create_recording(path: str | Path) -> None:
     """Create the file with its header, so a bad path fails before the daemon starts."""
     try:

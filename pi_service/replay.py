@@ -1,8 +1,10 @@
 """`replay`: run the rules over a recording (spec 5.3) faster than real time.
 
-Prints one JSON object per event per line on stdout and nothing else. A malformed file
-stops with one line naming the line and column; nothing is printed for it on stdout
-past the events already found.
+Prints one JSON object per event per line on stdout and nothing else: strict JSON, no
+NaN or Infinity. A malformed file stops with one line naming the line and column; nothing
+is printed for it on stdout past the events already found. The file is read in chunks and
+no line may be longer than MAX_LINE, so a hostile file (/dev/zero, one 300 MB line) costs
+a few megabytes, not all the memory there is.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import csv
 import io
 import itertools
 import json
+import math
 import re
 import sys
 import warnings
@@ -29,14 +32,92 @@ from pi_service.recording import HEADER
 
 COLUMNS = HEADER.split(",")
 INF = float("inf")
-BLOCK_BYTES = 4 << 20  # rows parsed at once: about 100,000 samples
+BLOCK_BYTES = 4 << 20  # characters read (and rows parsed) at once: about 100,000 samples
+MAX_LINE = 4096  # characters a line may take, its end included: a recording's row takes under 100
 
 
 class RecordingError(CompanionError):
     """The recording is not in the format of spec 5.3."""
 
 
-def read_header(file: TextIO, source: str) -> None:
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> tuple[list[str], str]:
+    """The whole lines of `text`, ends kept (\\n, \\r\\n or \\r, as a file opened with
+    newline="" reads them), and what follows the last line end."""
+    if "\r" not in text:
+        parts = text.split("\n")
+        return [part + "\n" for part in parts[:-1]], parts[-1]
+    lines, start = [], 0
+    for end in _LINE_END.finditer(text):
+        lines.append(text[start:end.end()])
+        start = end.end()
+    rest = text[start:]
+    if not rest and lines and lines[-1].endswith("\r"):
+        rest = lines.pop()  # the \n of its \r\n may open the next chunk
+    return lines, rest
+
+
+class LineReader:
+    """The lines of a text file, none longer than MAX_LINE, read BLOCK_BYTES at a time: memory
+    stays bounded whatever the file holds. An overlong line is a RecordingError naming it,
+    raised once the lines before it have been handed out."""
+
+    def __init__(self, file: TextIO, source: str):
+        self.file, self.source = file, source
+        self.lines_read = 0  # lines split off so far
+        self._pending: list[str] = []
+        self._rest = ""
+        self._error: RecordingError | None = None
+        self._eof = False
+
+    def block(self) -> list[str]:
+        """The next whole lines (about BLOCK_BYTES characters of them); [] at the end."""
+        if self._pending:
+            lines, self._pending = self._pending, []
+            return lines
+        lines: list[str] = []
+        while not lines and self._error is None and not self._eof:
+            chunk = self.file.read(BLOCK_BYTES)
+            if chunk:
+                lines, self._rest = split_lines(self._rest + chunk)
+            else:
+                self._eof = True
+                lines, self._rest = ([self._rest] if self._rest else []), ""
+            lines = self._check(lines)
+        if not lines and self._error is not None:
+            raise self._error
+        return lines
+
+    def _check(self, lines: list[str]) -> list[str]:
+        """`lines` up to the first overlong one, which (or the unfinished rest) becomes the error."""
+        bad = None
+        if lines and max(map(len, lines)) > MAX_LINE:
+            bad = next(i for i, line in enumerate(lines) if len(line) > MAX_LINE)
+        elif len(self._rest) > MAX_LINE:
+            bad = len(lines)
+        if bad is not None:
+            self._error = RecordingError(f"{self.source}:{self.lines_read + bad + 1}: line longer than "
+                                         f"{MAX_LINE} characters: not a row of a recording")
+            lines, self._rest = lines[:bad], ""
+        self.lines_read += len(lines)
+        return lines
+
+    def readline(self) -> str:
+        """The next line, "" at the end."""
+        lines = self.block()
+        if not lines:
+            return ""
+        self._pending = lines[1:]
+        return lines[0]
+
+    def __iter__(self) -> Iterator[str]:
+        while lines := self.block():
+            yield from lines
+
+
+def read_header(file: LineReader, source: str) -> None:
     """Check the header line, leaving `file` at the first row."""
     first = file.readline()
     if not first:
@@ -66,7 +147,10 @@ def read_rows(lines: Iterable[str], source: str, first_line: int = 2, last_t: fl
                 right = float(row[4]) if row[4] else None
             except ValueError:
                 raise _bad_value(source, line, row) from None
-            if t < last_t or t != t:
+            if not math.isfinite(t):
+                raise RecordingError(f"{source}:{line}: column t_s: {row[0]!r} is not a time "
+                                     "(a finite number of seconds)")
+            if t < last_t:
                 raise RecordingError(f"{source}:{line}: column t_s: {row[0]} is earlier than the row before "
                                      f"({last_t:g}); samples must be in time order")
             last_t = t
@@ -77,8 +161,9 @@ def read_rows(lines: Iterable[str], source: str, first_line: int = 2, last_t: fl
 
 def read_samples(file: TextIO, source: str) -> Iterator[Sample]:
     """Samples from a recording, checked as they are read."""
-    read_header(file, source)
-    yield from read_rows(file, source)
+    lines = LineReader(file, source)
+    read_header(lines, source)
+    yield from read_rows(lines, source)
 
 
 # Rows a block parse takes as they are: numbers, commas, empty fields, line ends. Anything
@@ -106,7 +191,7 @@ def parse_block(lines: list[str], last_t: float) -> tuple[np.ndarray, ...] | Non
     if table.shape[0] != len(lines):
         return None  # loadtxt skipped blank lines: let the row reader count the lines
     t = table[:, 0]
-    if np.isnan(t).any() or t[0] < last_t or (len(t) > 1 and (np.diff(t) < 0).any()):
+    if not np.isfinite(t).all() or t[0] < last_t or (len(t) > 1 and (np.diff(t) < 0).any()):
         return None
     return tuple(np.ascontiguousarray(table[:, column]) for column in range(5))
 
@@ -135,21 +220,41 @@ def replay(samples: Iterable[Sample], config: Config) -> Iterator[Event]:
 def replay_lines(file: TextIO, source: str, config: Config) -> Iterator[Event]:
     """The events of a recording: blocks of plain rows fast-forwarded (see
     core/fastforward.py), and from the first block that is not plain, row by row."""
-    read_header(file, source)
+    reader = LineReader(file, source)
+    read_header(reader, source)
     engine = RuleEngine(config)
     fast = FastForward(engine)
     line, last_t = 2, -INF
-    while lines := file.readlines(BLOCK_BYTES):
+    while lines := reader.block():
         block = parse_block(lines, last_t)
         if block is None:
             fast.handover()
             update = engine.update
-            for sample in read_rows(itertools.chain(lines, file), source, line, last_t):
+            for sample in read_rows(itertools.chain(lines, reader), source, line, last_t):
                 yield from update(sample)
             return
         yield from fast.feed(*block)
         line += len(lines)
         last_t = float(block[0][-1])
+
+
+def event_line(event: Event) -> str:
+    """The event as one line of strict JSON: a value that is not finite is written as null."""
+    fields = event.to_dict()
+    try:
+        return json.dumps(fields, separators=(", ", ": "), allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(fields), separators=(", ", ": "), allow_nan=False)
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def replay_file(path: str, config: Config, out: TextIO = sys.stdout) -> int:
@@ -162,7 +267,7 @@ def replay_file(path: str, config: Config, out: TextIO = sys.stdout) -> int:
     try:
         lines = []
         for event in replay_lines(file, path, config):
-            lines.append(json.dumps(event.to_dict(), separators=(", ", ": ")))
+            lines.append(event_line(event))
             count += 1
             if len(lines) >= 256:
                 out.write("\n".join(lines) + "\n")

@@ -4,13 +4,14 @@ Every key has a built-in default (the models below), so an empty file, or none, 
 valid configuration for the reference wiring in `hw/`. Values are in the units their
 names end with (`_m`, `_s`, `_n`, `_pct`, `_kmh`); speeds in km/h are converted to m/s by
 the code that uses them. An unknown key or a value out of range is refused with one line
-that names the file, the line where we can find it, the key and the reason.
+that names the file, the line (config/toml_lines.py finds it), the key and the reason. A
+UTF-8 byte-order mark (as Windows editors write) is read past; whatever the parser cannot
+take (nesting too deep, an integer too long) is one line too, never a traceback.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import tomllib
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -19,6 +20,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationI
                       model_validator)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from pi_service.config.toml_lines import failing_line, line_of
 from pi_service.drivers.accelerometer import CHIP_NAMES
 from pi_service.drivers.i2c_timing import DEFAULT_BUS_HZ
 from pi_service.errors import ConfigError
@@ -332,26 +334,50 @@ def parse_config(text: str, source: str) -> Config:
 Model = TypeVar("Model", bound=BaseModel)
 
 
+MAX_FILE_BYTES = 1 << 20  # a config or scenario file takes a few kilobytes
+
+
 def read_text(path: str | Path, what: str) -> str:
     """A UTF-8 file's text, or a ConfigError that names the file and what is wrong."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such {what}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB: not a {what}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: cannot read: not UTF-8 text ({exc.reason})") from None
 
 
 def validate_toml(model: type[Model], text: str, source: str) -> Model:
     """Parse TOML `text` into `model`; any problem is one ConfigError line naming `source`."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark is not part of the TOML
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(_where(source, failing_line(text, RecursionError)) +
+                          ": not valid TOML: arrays or tables nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 (anything else tomllib cannot take, e.g. a 5000-digit integer)
+        raise ConfigError(f"{_where(source, failing_line(text, type(exc)))}: not valid TOML: "
+                          f"{str(exc).split(';')[0]}") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, text, source)) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: values nested too deeply") from None
+
+
+def _where(source: str, line: int | None) -> str:
+    return f"{source}:{line}" if line else source
 
 
 def describe_validation_error(exc: ValidationError, text: str, source: str) -> str:
@@ -364,40 +390,17 @@ def describe_validation_error(exc: ValidationError, text: str, source: str) -> s
     else:
         reason = err["msg"].removeprefix("Value error, ")
         if "input" in err and err["type"] != "missing" and not isinstance(err["input"], dict):
-            reason += f" (got {err['input']!r})"
-    line = find_key_line(text, loc)
-    where = f"{source}:{line}" if line else source
-    return f"{where}: {key}: {reason}"
-
-
-_TABLE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\- ]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
+            got = repr(err["input"])
+            reason += f" (got {got if len(got) <= 80 else got[:77] + '...'})"
+    return f"{_where(source, find_key_line(text, loc))}: {key}: {reason}"
 
 
 def find_key_line(text: str, keys: list[str]) -> int | None:
-    """The 1-based line where the key path `keys` is set, found by a plain scan.
-
-    tomllib does not report positions, so this is a best effort for the usual layout
-    (`[table]` and `[[array]]` headers, then `key = value`); an array element's index is
-    part of the path, as pydantic reports it. None when the key is not written as such.
-    """
+    """The 1-based line where the key path `keys` is set (an array element's index is part of
+    the path, as pydantic reports it), or its nearest written parent's; None if neither is."""
     if not keys:
         return None
-    table: list[str] = []
-    table_line = None
-    arrays: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        header = _TABLE.match(line)
-        if header:
-            table = [part.strip() for part in header.group(2).split(".")]
-            if header.group(1) == "[[":
-                name = ".".join(table)
-                arrays[name] = arrays.get(name, -1) + 1
-                table = table + [str(arrays[name])]
-            if table == keys:
-                table_line = number
-            continue
-        key = _KEY.match(line)
-        if key and table + [key.group(1)] == keys:
-            return number
-    return table_line
+    try:
+        return line_of(text, keys)
+    except (ValueError, IndexError, AttributeError, tomllib.TOMLDecodeError):
+        return None  # text tomllib did not read: no line rather than a wrong one

@@ -91,12 +91,19 @@ class CalibrationStore:
             raise CalibrationError(f"{section}: this calibration does not fit the config: "
                                    f"{str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else _first(exc)}"
                                    ) from None
+        kept = None
         if current:
             # Numbered, not dated: a Pi without a real-time clock may boot into the past.
             earlier = self.previous()
             number = int(earlier[-1].stem) + 1 if earlier else 1
-            write_atomic(self.history / f"{number:06d}.json", json.dumps(current, indent=1) + "\n")
-        write_atomic(self.path, json.dumps(new, indent=1) + "\n")
+            kept = self.history / f"{number:06d}.json"
+            _write(kept, json.dumps(current, indent=1) + "\n")
+        try:
+            _write(self.path, json.dumps(new, indent=1) + "\n")
+        except CalibrationError:
+            if kept is not None:
+                kept.unlink(missing_ok=True)  # nothing was replaced: nothing to undo
+            raise
         return new
 
     def previous(self) -> list[Path]:
@@ -115,9 +122,18 @@ class CalibrationStore:
             return {}
         last = earlier[-1]
         data = json.loads(last.read_text())
-        write_atomic(self.path, json.dumps(data, indent=1) + "\n")
+        _write(self.path, json.dumps(data, indent=1) + "\n")
         last.unlink()
         return data
+
+
+def _write(path: Path, text: str) -> None:
+    """`write_atomic`, its failure (a full disk, a read-only one) one line naming the file."""
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise CalibrationError(f"{path}: cannot write: {reason}; the calibration in force is unchanged") from None
 
 
 def _first(error: ValidationError) -> str:
