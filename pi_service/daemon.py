@@ -14,8 +14,6 @@ import signal
 import socket
 import time
 
-import uvicorn
-
 from pi_service.config import Config
 from pi_service.errors import CompanionError
 from pi_service.recording import create_recording
@@ -24,6 +22,7 @@ from pi_service.sampling.run import SamplerOptions
 from pi_service.notify import Watchdog, notify
 from pi_service.storage.state_folder import StateFolderLock, state_dir
 from pi_service.web.app import create_app
+from pi_service.web.server import build_server, raise_open_file_limit
 from pi_service.web.status import loop_health
 
 log = logging.getLogger("treadmill-companion")
@@ -90,6 +89,9 @@ def run_daemon(config: Config, options: SamplerOptions, host: str, port: int) ->
 
 
 def _serve(config: Config, options: SamplerOptions, host: str, port: int) -> None:
+    # Up to the unit's LimitNOFILE= (soft limits start at 1024); the server's connection cap
+    # follows what is in force (web/server.py).
+    raise_open_file_limit()
     sock = bind(host, port)
     if options.record:
         create_recording(options.record)
@@ -103,8 +105,7 @@ def _serve(config: Config, options: SamplerOptions, host: str, port: int) -> Non
         sampler.start()
         log.info("first sample %.2f s after start (%s)", time.monotonic() - started, sampler.realtime)
         app = create_app(sampler, config, sim=options.sim)
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                               timeout_graceful_shutdown=1, lifespan="on"))
+        server = build_server(app)  # on `sock`, which it owns from here
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         mode = "virtual treadmill" if options.sim else "hardware"
         log.info("serving http://%s:%d (%s%s)", shown, port, mode, ", demo timings" if config.demo else "")

@@ -6,26 +6,46 @@ every client is sent as they are. Each client has a short queue: a slow client l
 oldest messages (the next snapshot supersedes them) and never holds up the others or
 the sampling loop, which lives in another process and only ever writes the board. The
 broadcaster runs while anyone listens. Built on sse-starlette (keep-alive pings, client
-disconnects, a send timeout for clients that stop reading).
+disconnects, a send timeout).
+
+A client that stops reading must not keep its connection and a kernel queue of megabytes:
+each stream's connection gets small send buffers (web/server.py's ConnectionControl), so
+within seconds a message is not accepted, and after SEND_TIMEOUT_S the connection is
+aborted, its queue dropped, with one INFO line. At most MAX_CLIENTS streams at once (503
+with Retry-After beyond), so streams never fill the server's connection cap. A client that
+leaves, or a stream the server's stop ends, logs nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 
+import anyio
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
 
+from pi_service.web.server import CONNECTION_EXTENSION
 from pi_service.web.status import to_status
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 PERIOD_S = 0.2  # five snapshots a second
 CLIENT_QUEUE = 8  # messages a client may fall behind before it loses the oldest
 SEND_TIMEOUT_S = 5.0  # a client that takes longer to accept a message is dropped
 RETRY_MS = 1000  # what the browser waits before reconnecting
+MAX_CLIENTS = 32  # streams at once; the next gets 503
+RETRY_AFTER_S = 10  # ...with this Retry-After
+# A status message is ~0.7 KB, five a second: with these buffers (the kernel's doubled, so
+# 32 KiB) a client that stops reading blocks a send within ~15 s and is dropped 5 s later.
+SEND_BUFFER_BYTES = 16 * 1024
+WRITE_BUFFER_BYTES = 16 * 1024
+FINISH_TIMEOUT_S = 0.5  # the server stops: this long to send a stream's last chunk
 
 
 def event_key(event: dict) -> tuple:
@@ -39,6 +59,8 @@ class Broadcaster:
         self.task: asyncio.Task | None = None
         self.seen: set[tuple] | None = None  # events already sent (None: not looked yet)
         self.serialised = 0  # messages serialised, for the tests: once per tick, whatever the clients
+        self.max_clients = MAX_CLIENTS
+        self.send_timeout_s = SEND_TIMEOUT_S
 
     def subscribe(self) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue(CLIENT_QUEUE)
@@ -96,20 +118,62 @@ class Broadcaster:
         self.serialised += 1
 
 
+class ClientStream(EventSourceResponse):
+    """One client's stream: its queue leaves the broadcaster however the response ends, a
+    client that stops reading is aborted, and a stop of the server ends the response
+    properly (sse-starlette cancels it half-sent, which uvicorn logs as an error)."""
+
+    def __init__(self, broadcaster: Broadcaster, queue: asyncio.Queue):
+        self.broadcaster, self.queue = broadcaster, queue
+
+        async def messages():
+            while True:
+                yield await queue.get()
+
+        super().__init__(messages(), ping=15, send_timeout=broadcaster.send_timeout_s,
+                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    async def __call__(self, scope, receive, send):
+        connection = scope.get("extensions", {}).get(CONNECTION_EXTENSION)
+        if connection is not None:
+            connection.limit_buffering(SEND_BUFFER_BYTES, WRITE_BUFFER_BYTES)
+        try:
+            await super().__call__(scope, receive, send)
+        except BaseException as exc:
+            if not _send_timed_out(exc):
+                raise
+            log.info("stream: %s accepted nothing for %.0f s; dropped", _client(scope), self.send_timeout)
+            if connection is not None:
+                await connection.abort()
+            return
+        finally:
+            self.broadcaster.unsubscribe(self.queue)
+        if self.active and scope.get("method") != "HEAD":  # neither the client nor the stream ended it
+            with anyio.move_on_after(FINISH_TIMEOUT_S) as finishing:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if finishing.cancel_called and connection is not None:
+                await connection.abort()
+
+
+def _send_timed_out(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(SendTimeoutError)[1] is None
+    return isinstance(exc, SendTimeoutError)
+
+
+def _client(scope) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "a client"
+
+
 @router.get("/api/stream", summary="Server-Sent Events: `status` snapshots 5 times a second, `rule` events as "
             "they happen", response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                             "description": "an endless event stream"}})
+                             "description": "an endless event stream"},
+                       503: {"description": f"{MAX_CLIENTS} streams already: try again after Retry-After seconds"}})
 async def stream(request: Request):
     broadcaster: Broadcaster = request.app.state.broadcaster
-    queue = broadcaster.subscribe()
-
-    async def messages():
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            broadcaster.unsubscribe(queue)
-
-    return EventSourceResponse(messages(), ping=15, send_timeout=SEND_TIMEOUT_S,
-                               headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    if len(broadcaster.clients) >= broadcaster.max_clients:
+        return JSONResponse({"detail": f"{broadcaster.max_clients} streams already open; try again later"},
+                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+    return ClientStream(broadcaster, broadcaster.subscribe())
