@@ -401,3 +401,22 @@ def serve(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     serve(sys.argv[1:])
+
+
+def test_garbage_requests_in_a_loop_log_one_line_a_minute_with_a_count():
+    """uvicorn logs a WARNING per malformed request: 1,000 garbage requests were 1,000 lines."""
+    import logging
+
+    from pi_service.web.server import OncePerInterval
+
+    now = [0.0]
+    quiet = OncePerInterval(60.0, clock=lambda: now[0])
+    records = [logging.LogRecord("uvicorn.error", logging.WARNING, __file__, 1, "Invalid HTTP request received.",
+                                 (), None) for _ in range(1000)]
+    passed = [r for r in records if quiet.filter(r)]
+    assert len(passed) == 1
+    now[0] = 61.0
+    again = logging.LogRecord("uvicorn.error", logging.WARNING, __file__, 1, "Invalid HTTP request received.", (), None)
+    assert quiet.filter(again) and "999 more" in again.getMessage()
+    other = logging.LogRecord("uvicorn.error", logging.WARNING, __file__, 1, "something else", (), None)
+    assert quiet.filter(other) and quiet.filter(other)  # everything else passes

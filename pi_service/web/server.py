@@ -291,10 +291,47 @@ class CompanionServer(uvicorn.Server):
             loop.default_exception_handler(context)
 
 
+class OncePerInterval(logging.Filter):
+    """uvicorn logs a WARNING for every malformed request ("Invalid HTTP request received.")
+    and every upgrade it does not serve: a client sending garbage in a loop would fill the
+    journal. Each such message passes at most once per `every_s`, saying how many were
+    held back since it last passed."""
+
+    MESSAGES = ("Invalid HTTP request received.", "Unsupported upgrade request.")
+
+    def __init__(self, every_s: float, clock=time.monotonic):
+        super().__init__()
+        self.every_s, self.clock = every_s, clock
+        self._passed: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message not in self.MESSAGES and not message.startswith("No supported WebSocket library"):
+            return True
+        now, last = self.clock(), self._passed.get(message)
+        if last is not None and now - last < self.every_s:
+            self._held[message] = self._held.get(message, 0) + 1
+            return False
+        held = self._held.pop(message, 0)
+        self._passed[message] = now
+        if held:
+            record.msg, record.args = f"{message} ({held} more since the last such line)", ()
+        return True
+
+
+def quiet_uvicorn_warnings(every_s: float) -> None:
+    """Install `OncePerInterval` on uvicorn's error logger, once per process."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, OncePerInterval) for f in logger.filters):
+        logger.addFilter(OncePerInterval(every_s))
+
+
 def build_server(app, limits: ConnectionLimits = ConnectionLimits(), log_level: str = "warning") -> CompanionServer:
     """The server the daemon runs: `server.run(sockets=[sock])`. The cap follows this
     process's descriptor limit as it is now (raise it first: `raise_open_file_limit`)."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    quiet_uvicorn_warnings(limits.warn_every_s)
     connections = Connections(connection_cap(limits.max_connections, soft), limits.warn_every_s)
     protocol = type("CompanionH11Protocol", (CompanionH11Protocol,), {"limits": limits, "registry": connections})
     # http, loop and ws are named, never "auto": the limits live in this h11 protocol and the
