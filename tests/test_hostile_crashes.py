@@ -198,3 +198,18 @@ def test_a_history_on_a_full_disk_is_a_503_that_says_so_and_a_missing_session_le
         assert len(os.listdir(f"/proc/{os.getpid()}/fd")) <= open_before + 2, "the 404 path leaks connections"
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_state_too_big_for_the_board_is_never_replaced_by_an_older_one():
+    """A long speed-jump window at 200 Hz made the state outgrow the board: the save failed
+    and a restart took up the last state that fitted, from long before."""
+    board = SnapshotBoard(size=64 * 1024)
+    carry = CarryOver(board)
+    carry.save(rule_state(100.0))
+    assert carry.take(101.0, 60) is not None
+    big = rule_state(150.0)
+    big.alerts.recent = [{"pad": f"{i:04d}" * 250} for i in range(100)]  # 100 KB: more than a slot holds
+    carry.save(big)
+    assert carry.take(155.0, 60) is None  # not the state from t=100
+    assert not carry.due(160.0, changed=True)  # and not pickled again at every event...
+    assert carry.due(150.0 + 61, changed=False)  # ...for a minute

@@ -456,3 +456,28 @@ def test_2000_guesses_are_a_few_log_lines_naming_the_address(tmp_path, caplog):
     assert "refused unchecked while throttled" in lines[-1].getMessage()
     ours = [r.getMessage() for r in caplog.records if r.name.startswith(("pi_service", "uvicorn", "fastapi"))]
     assert len(ours) == len(lines), ours
+
+
+def test_wrong_tokens_from_many_addresses_are_a_bounded_number_of_lines_and_blocks_hold(caplog):
+    """Logging was limited per address only: 200,000 guesses from as many IPv6 addresses were
+    201,025 WARNING lines, and 1,024 fresh addresses pushed a throttled one out of the table."""
+    import logging
+
+    from pi_service.web.throttle import ADDRESSES, LINES_PER_WINDOW, TokenThrottle
+
+    now = [0.0]
+    throttle = TokenThrottle(clock=lambda: now[0])
+    for _ in range(FAILURES):
+        throttle.wrong_token("192.168.1.66")
+    assert throttle.retry_after("192.168.1.66") is not None
+    with caplog.at_level(logging.WARNING, logger="pi_service.web.throttle"):
+        for i in range(20_000):
+            now[0] = i * 0.0001  # 20,000 guesses in 2 s
+            throttle.wrong_token(f"fd00::{i:x}")
+        assert throttle.retry_after("192.168.1.66") is not None  # still throttled: the flood did not lift it
+        now[0] = LOG_EVERY_S + 1
+        throttle.wrong_token("fd00::ffff:1")  # the next window: its summary line, then this one
+    lines = [r.getMessage() for r in caplog.records if r.name == "pi_service.web.throttle"]
+    assert len(lines) <= 2 * LINES_PER_WINDOW + 2, len(lines)
+    assert any("not logged one by one" in line for line in lines)
+    assert len(throttle._addresses) <= ADDRESSES

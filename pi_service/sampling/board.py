@@ -2,12 +2,16 @@
 
 Shared memory in two slots, each with its own sequence lock, so the writer never waits for
 a reader and a reader never waits for the writer. The writer fills the slot it did not
-fill last (sequence odd while writing, even when whole), then names it the latest. A
-reader copies the latest slot and keeps the copy only if that slot's sequence was even and
-unchanged around the copy and its CRC matches (the CRC also guards against weakly ordered
-memory on ARM); if the writer has meanwhile started on that slot again, the other slot
-holds a whole snapshot one publish newer. Only a reader preempted for two whole publishes
-has to try again.
+fill last: its sequence odd while writing, then the payload, its length, CRC and publish
+number, then the sequence even again. A reader takes the whole slot (sequence even and
+unchanged around the copy, CRC matching: the CRC also guards against weakly ordered memory
+on ARM) with the higher publish number, and never goes back to a number lower than one it
+has returned. If the writer has meanwhile started on that slot again, the other one is
+whole. Only a reader preempted for two whole publishes has to try again.
+
+Every field is stored with one slice assignment of its bytes (a memcpy): `struct.pack_into`
+zero-fills its target before it writes, so a reader could see a sequence of 0, which is
+"even", for a moment.
 
 The same board carries the sampler's rule state for a restarted sampler
 (`sampling/carry_over.py`): `publish_bytes` and `read_bytes` move any payload.
@@ -21,10 +25,14 @@ import struct
 import time
 import zlib
 
-_LATEST = struct.Struct("<Q")  # how many snapshots were published; the latest is in slot (latest % 2)
-_SLOT = struct.Struct("<QII")  # per slot: its sequence, the payload's length and CRC-32
-SIZE = 128 * 1024  # both slots and the header
+_SLOT = struct.Struct("<QQII")  # per slot: its sequence, publish number, the payload's length and CRC-32
+_CHECK = struct.Struct("<QII")  # the fields after the sequence, written together
+SIZE = 128 * 1024  # both slots
 READ_WAIT_S = 0.05  # how long a read goes on trying while the writer laps it
+
+
+def _u64(value: int) -> bytes:
+    return value.to_bytes(8, "little")
 
 
 class SnapshotBoard:
@@ -33,10 +41,11 @@ class SnapshotBoard:
         self.size = size
         self.buffer = buffer if buffer is not None else ctx.RawArray("B", size)
         self._view = memoryview(self.buffer).cast("B")
-        self._slot_size = (size - _LATEST.size) // 2
+        self._slot_size = size // 2
         self.capacity = self._slot_size - _SLOT.size  # the largest payload
-        (self._published,) = _LATEST.unpack_from(self._view, 0)  # a restarted writer goes on counting
-        self._last_read: bytes | None = None  # this reader's last whole payload
+        # A restarted writer (a new process on the same memory) goes on counting.
+        self._published = max(_SLOT.unpack_from(self._view, self._slot(i))[1] for i in (0, 1))
+        self._last_read: tuple[int, bytes] | None = None  # this reader's last whole payload and its number
         self._last_json: tuple[bytes, dict] | None = None
 
     def __getstate__(self):
@@ -46,7 +55,7 @@ class SnapshotBoard:
         self.__init__(size=state["size"], buffer=state["buffer"])
 
     def _slot(self, index: int) -> int:
-        return _LATEST.size + index * self._slot_size
+        return index * self._slot_size
 
     def publish(self, snapshot: dict) -> None:
         self.publish_bytes(json.dumps(snapshot, separators=(",", ":")).encode())
@@ -61,25 +70,31 @@ class SnapshotBoard:
         view = self._view
         number = self._published + 1
         base = self._slot(number % 2)
-        (sequence, _, _) = _SLOT.unpack_from(view, base)
+        (sequence,) = struct.unpack_from("<Q", view, base)
         sequence += 1 + sequence % 2  # odd: writing (from even; a writer killed mid-write left it odd)
-        _SLOT.pack_into(view, base, sequence, 0, 0)
+        view[base:base + 8] = _u64(sequence)
         view[base + _SLOT.size:base + _SLOT.size + len(payload)] = payload
-        _SLOT.pack_into(view, base, sequence + 1, len(payload), zlib.crc32(payload))  # even: whole
-        _LATEST.pack_into(view, 0, number)  # and last: it is the latest
+        view[base + 8:base + _SLOT.size] = _CHECK.pack(number, len(payload), zlib.crc32(payload))
+        view[base:base + 8] = _u64(sequence + 1)  # even, and last: whole
         self._published = number
 
-    def _copy(self, index: int) -> bytes | None:
-        """Slot `index`'s payload if it is whole, else None."""
+    def _copy(self, index: int) -> tuple[int, bytes] | None:
+        """Slot `index`'s publish number and payload if it is whole, else None."""
         view, base = self._view, self._slot(index)
-        sequence, length, crc = _SLOT.unpack_from(view, base)
-        if sequence % 2 or not length:
+        sequence, number, length, crc = _SLOT.unpack_from(view, base)
+        if sequence % 2 or not number or length > self.capacity:
             return None
         payload = bytes(view[base + _SLOT.size:base + _SLOT.size + length])
-        (again, _, _) = _SLOT.unpack_from(view, base)
+        (again,) = struct.unpack_from("<Q", view, base)
         if again != sequence or zlib.crc32(payload) != crc:
             return None
-        return payload
+        return number, payload
+
+    def _newest(self) -> tuple[int, bytes] | None:
+        """The whole slot with the higher publish number, trying that one first."""
+        numbers = [struct.unpack_from("<Q", self._view, self._slot(i) + 8)[0] for i in (0, 1)]
+        first = 0 if numbers[0] >= numbers[1] else 1
+        return self._copy(first) or self._copy(1 - first)
 
     def read_bytes(self, wait_s: float = READ_WAIT_S) -> bytes | None:
         """The latest whole payload, or None if nothing has been published yet.
@@ -88,20 +103,22 @@ class SnapshotBoard:
         or died mid-write, twice) gives the last payload this reader saw, whose age says so."""
         deadline = None
         while True:
-            (latest,) = _LATEST.unpack_from(self._view, 0)
-            if latest == 0:
-                return None
-            payload = self._copy(latest % 2)
-            if payload is None:
-                payload = self._copy((latest + 1) % 2)  # the writer is on the latest's slot again: the newer one
-            if payload is not None:
-                self._last_read = payload
-                return payload
+            newest = self._newest()
+            if newest is not None:
+                if self._last_read is not None and newest[0] < self._last_read[0]:
+                    return self._last_read[1]  # an older slot, read as the writer lapped us: keep the newer
+                self._last_read = newest
+                return newest[1]
+            if self._last_read is None and not any(
+                    struct.unpack_from("<Q", self._view, self._slot(i))[0] for i in (0, 1)):
+                return None  # nothing was ever published
             now = time.monotonic()
             if deadline is None:
+                if wait_s <= 0:
+                    return None if self._last_read is None else self._last_read[1]
                 deadline = now + wait_s
             elif now >= deadline:
-                return self._last_read
+                return None if self._last_read is None else self._last_read[1]
             time.sleep(0.0002)
 
     def read(self, wait_s: float = READ_WAIT_S) -> dict | None:

@@ -34,7 +34,14 @@ from pi_service.sampling.board import SnapshotBoard
 log = logging.getLogger(__name__)
 
 CARRY_EVERY_S = 1.0  # at most this much of the rules' state is lost with a sampler (plus the restart)
-SIZE = 256 * 1024  # two slots of 128 KiB: the state is about 12 KiB
+# Two slots of 128 KiB. The state is about 20 KiB with the default rules at 100 Hz, most of
+# it the speed-jump windows' samples, so it grows with the rate times `speed_jump.within_s`
+# (128 KiB at 100 Hz and 30 s). A state too big for the board is not kept (a restarted
+# sampler then starts afresh, as before there was any carrying over), and not pickled
+# again for TOO_BIG_PAUSE_S: it costs the loop milliseconds each time.
+SIZE = 256 * 1024
+TOO_BIG_PAUSE_S = 60.0
+NOTHING = b"nothing"  # on the board instead of a state too big for it: an older one must not be taken up
 
 
 @dataclass
@@ -58,6 +65,8 @@ class CarryOver:
         self._too_big = False
 
     def due(self, t: float, changed: bool) -> bool:
+        if self._too_big:
+            return t - self._saved_t >= TOO_BIG_PAUSE_S
         return changed or t - self._saved_t >= CARRY_EVERY_S
 
     def save(self, state: RuleState) -> None:
@@ -66,22 +75,23 @@ class CarryOver:
         try:
             self.board.publish_bytes(payload)
             self._too_big = False
-        except ValueError as exc:  # cannot happen with the rules as they are; say so once if it does
+        except ValueError as exc:
             if not self._too_big:
-                log.warning("the rules' state is not kept for a restart: %s", exc)
+                log.warning("the rules' state is not kept for a restart of the sampler (%s): a long "
+                            "[rules.speed_jump] within_s at this rate keeps many samples", exc)
             self._too_big = True
+            self.board.publish_bytes(NOTHING)
 
     def take(self, now: float, max_age_s: float) -> RuleState | None:
         """The state a previous sampler left, if it is at most `max_age_s` old; else None."""
         payload = self.board.read_bytes(wait_s=0)
-        if payload is None:
+        if payload is None or payload == NOTHING:
             return None
         try:
             state = pickle.loads(payload)
         except Exception as exc:  # noqa: BLE001 - a payload from another version of the code: start afresh
             log.warning("the previous sampler's rule state is unreadable (%s): starting afresh", exc)
             return None
-        age = now - state.t
-        if not isinstance(state, RuleState) or not 0 <= age <= max_age_s:
+        if not isinstance(state, RuleState) or not 0 <= now - state.t <= max_age_s:
             return None
         return state

@@ -10,7 +10,10 @@ unaffected, and the address is forgiven once it shows a valid token or goes quie
 guessed; it keeps a flood cheap and visible.
 
 Each address gets at most one WARNING line per `LOG_EVERY_S`, counting what happened
-since its last line, so 2,000 guesses are a handful of lines, not 2,000.
+since its last line, so 2,000 guesses are a handful of lines, not 2,000; and all addresses
+together get at most `LINES_PER_WINDOW` such lines per `LOG_EVERY_S`, the rest folded into
+one summary line (a guesser with many IPv6 addresses cannot flood the journal either). The
+table of addresses is bounded; a full one forgets the oldest address that is not throttled.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ FIRST_BLOCK_S = 5.0  # doubles with each further burst from the same address...
 MAX_BLOCK_S = 60.0  # ...up to this
 FORGET_S = 600.0  # an address quiet this long starts afresh
 LOG_EVERY_S = 10.0  # at most one log line per address this often
-ADDRESSES = 1024  # addresses remembered at most (the oldest is forgotten first)
+ADDRESSES = 1024  # addresses remembered at most (the oldest not throttled is forgotten first)
+LINES_PER_WINDOW = 10  # log lines about wrong tokens per LOG_EVERY_S, all addresses together
 
 
 @dataclass
@@ -64,6 +68,10 @@ class TokenThrottle:
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self.clock = clock
         self._addresses: OrderedDict[str, _Address] = OrderedDict()
+        self._window_t = -math.inf  # the global log budget's current window
+        self._window_lines = 0
+        self._folded = 0  # wrong or refused attempts not logged one by one in the last window(s)
+        self._folded_lines = 0  # ... the address lines they would have been
 
     def retry_after(self, address: str) -> int | None:
         """Whole seconds until `address` may try again, or None if it may now. A refused
@@ -99,14 +107,34 @@ class TokenThrottle:
             entry = _Address()
             self._addresses[address] = entry
             while len(self._addresses) > ADDRESSES:
-                self._addresses.popitem(last=False)
+                self._forget_one(now)
         self._addresses.move_to_end(address)
         entry.last_seen = now
         return entry
 
+    def _forget_one(self, now: float) -> None:
+        """Forget the oldest address that is not throttled (a flood of new addresses must not
+        lift a block), or the oldest of all if every one is."""
+        for address, entry in self._addresses.items():
+            if now >= entry.blocked_until:
+                del self._addresses[address]
+                return
+        self._addresses.popitem(last=False)
+
     def _log(self, address: str, entry: _Address, now: float) -> None:
         if now - entry.logged_at < LOG_EVERY_S:
             return
+        if now - self._window_t >= LOG_EVERY_S:
+            if self._folded_lines:
+                log.warning("wrong pairing tokens: %d more from other addresses (%d lines' worth) not logged one by "
+                            "one in the last %.0f s or more", self._folded, self._folded_lines, LOG_EVERY_S)
+            self._window_t, self._window_lines, self._folded, self._folded_lines = now, 0, 0, 0
+        if self._window_lines >= LINES_PER_WINDOW:
+            self._folded += entry.wrong_unlogged + entry.throttled_unlogged
+            self._folded_lines += 1
+            entry.logged_at, entry.wrong_unlogged, entry.throttled_unlogged = now, 0, 0
+            return
+        self._window_lines += 1
         blocked = entry.blocked_until - now
         refused = f", {entry.throttled_unlogged} refused unchecked while throttled" if entry.throttled_unlogged else ""
         held = f"; its changes refused for the next {blocked:.0f} s" if blocked > 0 else ""
