@@ -233,7 +233,7 @@ def test_the_stream_over_a_real_server(tmp_path):
 class FreshBoard:
     """A board whose snapshot is always new, so /healthz is 200 whenever the fuzzer calls it."""
 
-    def read(self):
+    def read(self, wait_s=None):
         return snapshot(nudges={"rail_lean": {"snoozed_s": 0, "acknowledged": False, "repeats": 1}})
 
 

@@ -17,13 +17,14 @@ STALE_MIN_S = 0.25
 
 
 def freshness(request: Request) -> tuple[dict | None, str]:
-    """The latest snapshot if the loop is healthy, else None and why not."""
-    return loop_health(request.app.state.source)
+    """The latest snapshot if the loop is healthy, else None and why not. Never waits (the
+    board's reads do not), so it runs on the event loop."""
+    return loop_health(request.app.state.source, wait_s=0)
 
 
-def loop_health(source) -> tuple[dict | None, str]:
+def loop_health(source, wait_s: float | None = None) -> tuple[dict | None, str]:
     """The latest snapshot if the sampling loop is running and publishing, else None and why not."""
-    snapshot = source.board.read()
+    snapshot = source.board.read() if wait_s is None else source.board.read(wait_s=wait_s)
     if snapshot is None:
         return None, "no snapshot from the sampling loop yet"
     if not source.alive():
@@ -37,7 +38,7 @@ def loop_health(source) -> tuple[dict | None, str]:
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}},
             summary="200 while the sampling loop is healthy, 503 otherwise")
-def healthz(request: Request):
+async def healthz(request: Request):
     snapshot, reason = freshness(request)
     health = Health(healthy=snapshot is not None, reason=reason)
     return JSONResponse(health.model_dump(), status_code=200 if health.healthy else 503)
