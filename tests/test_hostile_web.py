@@ -39,7 +39,7 @@ POSTS = ["/api/nudges/rail_lean/snooze", "/api/nudges/rail_lean/acknowledge", "/
 MB = 1024 * 1024
 
 
-class Commands:
+class Commands:  # (as tests/test_web_api.py's, which imports this file's raw bodies: a copy, not a cycle)
     def __init__(self):
         self.sent = []
 
@@ -224,7 +224,7 @@ def _upload(port, head: bytes, chunks, timeout=20.0):
     try:
         sock.shutdown(socket.SHUT_RDWR)  # stops the pump if the server has not closed already
     except OSError:
-        pass
+        pass  # it had: nothing left to stop
     pumping.join(timeout=timeout)
     sock.close()
     return answer.split(b"\r\n", 1)[0].decode(), sent[0]
@@ -254,7 +254,7 @@ def test_100_mb_bodies_without_a_token_are_refused_and_the_server_does_not_grow(
                 if httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
-                pass
+                pass  # not up yet: try again until the deadline
             assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
             time.sleep(0.05)
         auth = {"Authorization": f"Bearer {token}"}
@@ -348,7 +348,7 @@ def served(tmp_path):
             self.wfile.write(attacker)
 
         def log_message(self, *args):
-            pass
+            pass  # the attacker's page server stays quiet in the test's output
     evil = http.server.ThreadingHTTPServer(("127.0.0.1", other), Attacker)
     threading.Thread(target=evil.serve_forever, daemon=True).start()
     deadline = time.monotonic() + 10

@@ -34,7 +34,7 @@ _echo.maxlevel = 3
 
 
 class _Refused(ValueError):
-    pass
+    """A JSON token strict parsing refuses (NaN, Infinity, a number out of float's range)."""
 
 
 def _no_constant(name: str):
