@@ -247,6 +247,21 @@ class SensorFaultRule(Section):
         return value
 
 
+class UnattendedBeltRule(Section):
+    hold_s: float = Field(20, gt=0, le=600, description="belt moving and no footstrike this long: alarm")
+    release_s: float = Field(2, gt=0, le=60, description="footstrikes, or the belt stopped, this long ends it")
+
+
+class OverstrideRule(Section):
+    speed_kmh: float = Field(8, gt=0, le=30)
+    cadence_spm: float = Field(150, gt=0, le=300, description="below this at speed_kmh or faster ...")
+    hold_s: float = Field(60, gt=0, le=3600, description="... this long: overstride")
+    release_cadence_spm: float = Field(155, gt=0, le=300)
+    release_cadence_s: float = Field(10, gt=0, le=600)
+    release_speed_kmh: float = Field(7.5, gt=0, le=30)
+    release_speed_s: float = Field(2, gt=0, le=60)
+
+
 class RulesConfig(Section):
     min_duration_s: float = Field(0.2, ge=0, le=5, description="conditions shorter than this are noise")
     session_start_kmh: float = Field(0.5, gt=0, le=10)
@@ -258,6 +273,16 @@ class RulesConfig(Section):
     no_warmup: NoWarmupRule = NoWarmupRule()
     abrupt_stop: AbruptStopRule = AbruptStopRule()
     sensor_fault: SensorFaultRule = SensorFaultRule()
+    unattended_belt: UnattendedBeltRule = UnattendedBeltRule()
+    overstride: OverstrideRule = OverstrideRule()
+
+
+class FootstrikesConfig(Section):
+    """The footstrike detector on the deck accelerometer's FIFO (spec 7.2, signals/footstrikes.py)."""
+    enabled: bool = Field(True, description="false: no FIFO stream, cadence unknown, footstrike rules silent")
+    vertical_axis: Literal["z", "-z"] = Field("z", description="the accelerometer axis pointing up out of the deck")
+    min_peak_g: float = Field(0.12, gt=0, le=8, description="the smallest jolt that counts as a footstrike")
+    refractory_s: float = Field(0.25, ge=0.1, le=1.0, description="after a footstrike, none for this long")
 
 
 class ActionsConfig(Section):
@@ -288,6 +313,7 @@ class Config(Section):
     web: WebConfig = WebConfig()
     rider: RiderConfig = RiderConfig()
     rules: RulesConfig = RulesConfig()
+    footstrikes: FootstrikesConfig = FootstrikesConfig()
     actions: ActionsConfig = ActionsConfig()
     sim: SimConfig = SimConfig()
 

@@ -14,6 +14,10 @@ MESSAGES = {
                    "so your back muscles don't tighten.",
     "sensor_fault": "A sensor isn't giving valid readings, so the companion can't watch that for you: "
                     "check its wiring.",
+    "unattended_belt": "The belt is running and nobody is walking on it: stop the belt now with the safety key "
+                       "(or the STOP button) before anyone steps on.",
+    "overstride": "Long, slow strides at this speed land hard: take shorter, quicker steps to ease the load "
+                  "on your back and joints.",
 }
 
 ENDED = {
@@ -21,4 +25,6 @@ ENDED = {
     "rail_hold": "Walking hands-free again.",
     "steep_incline": "Incline eased off.",
     "sensor_fault": "The sensor reads valid values again.",
+    "unattended_belt": "Someone is walking on the belt again, or it has stopped.",
+    "overstride": "Quicker, shorter steps again.",
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-INTERVAL_KINDS = ("rail_lean", "rail_hold", "steep_incline", "sensor_fault")  # the rest are instant
+INTERVAL_KINDS = ("rail_lean", "rail_hold", "steep_incline", "sensor_fault", "unattended_belt", "overstride")  # the rest are instant
 ACTION_KINDS = ("incline_ramp",)  # events of what the daemon did, not of a rule (an interval too)
 
 
