@@ -8,17 +8,18 @@ from pi_service.config import Config
 from pi_service.core.engine import RuleEngine
 from pi_service.core.sample import Sample
 
-FIELDS = ("speed_kmh", "incline", "left", "right")
+FIELDS = ("speed_kmh", "incline", "left", "right", "cadence")
 
 
 def timeline(segments, rate_hz=100.0, jitter=0.0, seed=0, start=0.0):
     """Samples for `segments`: (duration_s, {field: value}), values carrying over.
 
-    Fields: speed_kmh, incline, left, right; None means an empty field. `jitter` is the
+    Fields: speed_kmh, incline, left, right, cadence (spm; None, the default, as in a recording
+    without the footstrike columns); None means an empty field. `jitter` is the
     largest random shift of each sample time, as a fraction of the period.
     """
     rng = random.Random(seed)
-    values = {"speed_kmh": 0.0, "incline": 0.0, "left": 0.0, "right": 0.0}
+    values = {"speed_kmh": 0.0, "incline": 0.0, "left": 0.0, "right": 0.0, "cadence": None}
     period = 1.0 / rate_hz
     samples = []
     t0 = start
@@ -34,7 +35,7 @@ def timeline(segments, rate_hz=100.0, jitter=0.0, seed=0, start=0.0):
                 t += rng.uniform(-jitter, jitter) * period
             speed = values["speed_kmh"]
             samples.append(Sample(round(t, 6), None if speed is None else speed / 3.6, values["incline"],
-                                  values["left"], values["right"]))
+                                  values["left"], values["right"], values["cadence"]))
             k += 1
         t0 = end
     return samples

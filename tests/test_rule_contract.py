@@ -32,9 +32,9 @@ CONFIGS = {"fast": FAST, "heavy": HEAVY}
 CASES = [("fast", kind) for kind in KINDS] + [
     ("heavy", rule.kind) for rule, plain in zip(standard_rules(HEAVY), standard_rules(FAST))
     if rule.watches() != plain.watches()]
-CHANNELS = ("speed_mps", "incline_pct", "rail_left_n", "rail_right_n")
+CHANNELS = ("speed_mps", "incline_pct", "rail_left_n", "rail_right_n", "cadence_spm")
 SPREAD = {"speed_mps": (0.0, 9.0), "incline_pct": (-2.0, 20.0), "rail_left_n": (-5.0, 120.0),
-          "rail_right_n": (-5.0, 120.0)}
+          "rail_right_n": (-5.0, 120.0), "cadence_spm": (0.0, 200.0)}
 
 
 def alone(kind: str, config=FAST) -> RuleEngine:
@@ -57,7 +57,7 @@ def levels(kind: str, config=FAST) -> dict[str, list[float]]:
 
 
 def ride(kind: str, seed: int, rate_hz: float, segments: int, config=FAST) -> tuple[np.ndarray, ...]:
-    """(t, speed, incline, left, right), NaN for unknown."""
+    """(t, speed, incline, left, right, cadence), NaN for unknown."""
     rng = random.Random(seed)
     near = levels(kind, config)
     rows: list[list[float]] = []
@@ -73,7 +73,8 @@ def ride(kind: str, seed: int, rate_hz: float, segments: int, config=FAST) -> tu
                 level[channel] = rng.uniform(*SPREAD[channel])
         noise = rng.choice([0.0, 0.0, 0.001, 0.3, 2.0])
         unknown = rng.choice([0.0, 0.0, 0.05, 0.6])
-        blank = rng.choice([(), (), (), ("speed_mps",), ("incline_pct",), ("rail_left_n",), CHANNELS])
+        blank = rng.choice([(), (), (), ("speed_mps",), ("incline_pct",), ("rail_left_n",), ("cadence_spm",),
+                            CHANNELS])
         if rng.random() < 0.1:
             t += rng.choice([0.3, 0.6, 3.0])  # no samples at all for a while
         end = t + seconds
@@ -87,7 +88,7 @@ def ride(kind: str, seed: int, rate_hz: float, segments: int, config=FAST) -> tu
                     row.append(level[channel] + rng.gauss(0, noise))
             rows.append(row)
     table = np.array(rows)
-    return tuple(np.ascontiguousarray(table[:, i]) for i in range(5))
+    return tuple(np.ascontiguousarray(table[:, i]) for i in range(1 + len(CHANNELS)))
 
 
 def every_sample(kind: str, columns, config=FAST) -> list[dict]:

@@ -27,6 +27,11 @@ very_steep_hold_s = 10
 window_s = 31
 [rules.abrupt_stop]
 lookback_s = 20
+[rules.unattended_belt]
+hold_s = 8
+[rules.overstride]
+hold_s = 10
+release_cadence_s = 4
 """)
 
 segment = st.tuples(

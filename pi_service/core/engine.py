@@ -6,6 +6,7 @@ from pi_service.config import Config
 from pi_service.core.events import Event
 from pi_service.core.rules.contract import Rule, WindowedRule
 from pi_service.core.rules.faults import SensorFaults, channel_ranges
+from pi_service.core.rules.footstrikes import CADENCE_RANGE_SPM, Overstride, UnattendedBelt
 from pi_service.core.rules.incline import SteepIncline
 from pi_service.core.rules.rails import RailHold, RailLean
 from pi_service.core.rules.speed import AbruptStop, NoWarmup, SpeedJump
@@ -20,19 +21,25 @@ class ChannelRanges:
     def __init__(self, config: Config):
         ranges = channel_ranges(config.rules)
         self.by_attribute = {attribute: (low, high) for attribute, low, high in ranges.values()}
+        self.by_attribute["cadence_spm"] = CADENCE_RANGE_SPM
         (self.speed, self.incline, self.left, self.right) = (ranges[c][1:] for c in CHANNELS)
+        self.cadence = CADENCE_RANGE_SPM
 
     def clean(self, s: Sample) -> Sample:
-        """`s` with every out-of-range value as None (the same object if all are in range)."""
+        """`s` with every out-of-range value as None (the same object if all are in range).
+        `footstrike_g` no rule reads: it is passed on as it is."""
         speed, incline, left, right = s.speed_mps, s.incline_pct, s.rail_left_n, s.rail_right_n
+        cadence = s.cadence_spm
         ok_speed = speed is None or self.speed[0] <= speed <= self.speed[1]
         ok_incline = incline is None or self.incline[0] <= incline <= self.incline[1]
         ok_left = left is None or self.left[0] <= left <= self.left[1]
         ok_right = right is None or self.right[0] <= right <= self.right[1]
-        if ok_speed and ok_incline and ok_left and ok_right:
+        ok_cadence = cadence is None or self.cadence[0] <= cadence <= self.cadence[1]
+        if ok_speed and ok_incline and ok_left and ok_right and ok_cadence:
             return s
         return Sample(s.t, speed if ok_speed else None, incline if ok_incline else None,
-                      left if ok_left else None, right if ok_right else None)
+                      left if ok_left else None, right if ok_right else None,
+                      cadence if ok_cadence else None, s.footstrike_g)
 
 
 def standard_rules(config: Config) -> list[Rule]:
@@ -41,6 +48,7 @@ def standard_rules(config: Config) -> list[Rule]:
     return [
         RailLean(rules, config.rider.body_mass_kg), RailHold(rules), SteepIncline(rules),
         SpeedJump(rules), NoWarmup(rules), AbruptStop(rules),
+        UnattendedBelt(rules), Overstride(rules),
         SensorFaults(rules, CHANNELS),
     ]
 

@@ -105,22 +105,30 @@ class FastForward:
         self.wake = -INF  # feed the very first sample
 
     def feed(self, t: np.ndarray, speed: np.ndarray, incline: np.ndarray,
-             left: np.ndarray, right: np.ndarray) -> Iterator[Event]:
-        """The events of one block of samples (NaN for unknown), in the order the engine raises them."""
-        speed, incline, left, right = self._clean(speed, incline, left, right)
+             left: np.ndarray, right: np.ndarray, cadence: np.ndarray | None = None,
+             footstrike: np.ndarray | None = None) -> Iterator[Event]:
+        """The events of one block of samples (NaN for unknown), in the order the engine raises
+        them. `cadence` and `footstrike` are the optional footstrike columns: None for a
+        recording without them (unknown throughout)."""
+        blank = np.full(len(t), np.nan)
+        cadence = blank if cadence is None else cadence
+        footstrike = blank if footstrike is None else footstrike
+        speed, incline, left, right, cadence = self._clean(speed, incline, left, right, cadence)
+        columns = (t, speed, incline, left, right, cadence, footstrike)
         offset = 0
         if self.tail is not None:
             offset = len(self.tail[0])
-            t, speed, incline, left, right = (np.concatenate(pair) for pair in zip(self.tail, (t, speed, incline, left, right)))
+            columns = tuple(np.concatenate(pair) for pair in zip(self.tail, columns))
+        t, speed, incline, left, right, cadence, footstrike = columns
         n = len(t)
         keep = int(np.searchsorted(t, t[-1] - self.keep_s, side="left"))
-        self.tail = tuple(column[min(keep, n - 1):] for column in (t, speed, incline, left, right))
+        self.tail = tuple(column[min(keep, n - 1):] for column in columns)
 
         current, base, rising = self._speed_windows(t, speed)
         self.windows.current, self.windows.base = current.tolist(), base.tolist()
-        changes = self._flips(t, speed, incline, left, right, rising, offset)
+        changes = self._flips(t, speed, incline, left, right, cadence, rising, offset)
 
-        rows = (t.tolist(), speed.tolist(), incline.tolist(), left.tolist(), right.tolist())
+        rows = tuple(column.tolist() for column in columns)
         update, wake_of, windows = self.engine.update, self.engine.wake, self.windows
         next_change = iter(changes.tolist() + [n]).__next__
         change = next_change()
@@ -139,7 +147,7 @@ class FastForward:
 
     def _clean(self, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
         """Out-of-range values as NaN, as the engine's `ChannelRanges.clean` makes them unknown."""
-        names = ("speed_mps", "incline_pct", "rail_left_n", "rail_right_n")
+        names = ("speed_mps", "incline_pct", "rail_left_n", "rail_right_n", "cadence_spm")
         out = []
         for name, column in zip(names, columns):
             low, high = self.engine.ranges.by_attribute[name]
@@ -188,10 +196,10 @@ class FastForward:
             rising = current - base >= jump.rise_mps
         return current, base, rising
 
-    def _flips(self, t, speed, incline, left, right, rising, offset: int) -> np.ndarray:
+    def _flips(self, t, speed, incline, left, right, cadence, rising, offset: int) -> np.ndarray:
         """Rows at or after `offset` where a watched comparison differs from the row before."""
         quantities = {"speed_mps": speed, "incline_pct": incline, "rail_left_n": left,
-                      "rail_right_n": right, "total_n": left + right}
+                      "rail_right_n": right, "cadence_spm": cadence, "total_n": left + right}
         flipped = np.zeros(len(t), dtype=bool)
         flipped[1:] = rising[1:] != rising[:-1]
         for name, value in self.watches:

@@ -81,6 +81,13 @@ class Held:
         gap under way began before it (then only the sample that ends the gap decides)."""
         return INF if self.gap_since is not None and self.gap_since < done else done
 
+    def could_complete_before(self, duration: float, done: float) -> bool:
+        """Whether this could yet turn out to have completed `duration` in True before `done`:
+        it is confirmed True early enough but in doubt, or a flip to True early enough is pending."""
+        if self.state is True and self.since + duration < done:
+            return True
+        return self.raw is True and self.state is not True and self.raw_since + duration < done
+
     def reset(self, state: bool = False) -> None:
         self.raw = self.state = state
         self.raw_since = self.since = -INF
@@ -105,3 +112,18 @@ def all_wake(conditions: tuple[Held, ...], duration: float, not_before: float = 
         done = max(not_before, *(c.since for c in conditions)) + duration
         wake = min(wake, max(c.certain_at(done) for c in conditions))
     return wake
+
+
+def first_held_until(t: float, conditions: tuple[tuple[Held, float], ...]) -> float | None:
+    """When the first of several (condition, duration) completed its duration in True, once
+    certain: no other could still turn out to have completed earlier. So the time does not
+    depend on which samples were seen (a release of "this for 10 s, or that for 2 s")."""
+    dones = [held.held_until(t, duration) for held, duration in conditions]
+    known = [done for done in dones if done is not None]
+    if not known:
+        return None
+    first = min(known)
+    if any(done is None and held.could_complete_before(duration, first)
+           for (held, duration), done in zip(conditions, dones)):
+        return None
+    return first

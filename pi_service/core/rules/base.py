@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 
 from pi_service.core.advice import ENDED, MESSAGES
 from pi_service.core.events import Event
-from pi_service.core.held import INF, Held
+from pi_service.core.held import INF, Held, first_held_until
 from pi_service.core.sample import Sample
 
 
@@ -25,6 +25,10 @@ class IntervalRule(ABC):
         # No gap ends an active interval: a long one only restarts the release's clock.
         self.release = Held(noise_s, gap_s=gap_s)
         self.fresh = False  # a start or end just reset a condition: it has yet to see a sample
+        # What ends the interval: the first of these (condition, duration) to hold. One by
+        # default; a rule with several (overstride: quicker steps for 10 s, or slower for 2 s)
+        # sets its own, and its `released` returns one raw value for each.
+        self.releases: tuple[tuple[Held, float], ...] = ((self.release, release_s),)
 
     def detail(self) -> dict:
         return {}
@@ -37,8 +41,9 @@ class IntervalRule(ABC):
         """Track the start condition; the time it completed, once certain."""
 
     @abstractmethod
-    def released(self, s: Sample) -> bool | None:
-        """Whether this sample meets the release condition (None: unknown)."""
+    def released(self, s: Sample) -> bool | None | tuple[bool | None, ...]:
+        """Whether this sample meets the release condition (None: unknown); a tuple, one per
+        condition in `releases`, for a rule with several."""
 
     @abstractmethod
     def restart(self) -> None:
@@ -57,7 +62,9 @@ class IntervalRule(ABC):
         """The earliest time the rule could change state if the samples' comparisons stay as they are."""
         if self.fresh:
             return -INF
-        return self.release.wake(self.release_s) if self.active else self.onset_wake(t)
+        if self.active:
+            return min(held.wake(duration) for held, duration in self.releases)
+        return self.onset_wake(t)
 
     def update(self, s: Sample, session_start: float | None, out: list[Event]) -> None:
         self.fresh = False
@@ -65,11 +72,16 @@ class IntervalRule(ABC):
             done = self.onset(s, session_start)
             if done is not None:
                 self.active = self.fresh = True
-                self.release.reset(False)
+                for held, _ in self.releases:
+                    held.reset(False)
                 out.append(Event(done, self.kind, "start", self.message(), self.level, self.detail()))
             return
-        self.release.update(s.t, self.released(s))
-        done = self.release.held_until(s.t, self.release_s)
+        raws = self.released(s)
+        if len(self.releases) == 1:
+            raws = (raws,)
+        for (held, _), raw in zip(self.releases, raws):
+            held.update(s.t, raw)
+        done = first_held_until(s.t, self.releases)
         if done is not None:
             self.active = False
             self.fresh = True

@@ -41,7 +41,7 @@ from pi_service.core.sample import Sample
 
 # What a watch may compare: a Sample attribute, or "total_n" (left + right rail force,
 # unknown if either is).
-QUANTITIES = ("speed_mps", "incline_pct", "rail_left_n", "rail_right_n", "total_n")
+QUANTITIES = ("speed_mps", "incline_pct", "rail_left_n", "rail_right_n", "cadence_spm", "total_n")
 
 
 @runtime_checkable
