@@ -1,8 +1,9 @@
 """Recordings: calibrated samples as CSV in the format of spec 5.3.
 
-`t_s,speed_mps,incline_pct,rail_left_n,rail_right_n`, one row per sample, an empty field
-for a channel with no valid value. The writer never blocks the sampling loop: the loop
-appends rows to a list, and a thread swaps the list out and writes it twice a second.
+`t_s,speed_mps,incline_pct,rail_left_n,rail_right_n,cadence_spm,footstrike_g`, one row per
+sample, an empty field for a channel with no valid value (the two footstrike columns are the
+optional ones of 5.3: empty when footstrikes are off). The writer never blocks the sampling
+loop: the loop appends rows to a list, and a thread swaps the list out and writes it twice a second.
 """
 
 from __future__ import annotations
@@ -14,22 +15,29 @@ from pathlib import Path
 from pi_service.core.sample import Sample
 from pi_service.errors import CompanionError
 
-HEADER = "t_s,speed_mps,incline_pct,rail_left_n,rail_right_n"
+FIXED_COLUMNS = ("t_s", "speed_mps", "incline_pct", "rail_left_n", "rail_right_n")  # every recording begins so
+FOOTSTRIKE_COLUMNS = ("cadence_spm", "footstrike_g")  # optional (5.3): `replay` reads them by name
+HEADER = ",".join(FIXED_COLUMNS + FOOTSTRIKE_COLUMNS)  # what `--record` writes
 FLUSH_EVERY_S = 0.5
 MAX_BACKLOG = 500 * 60  # a minute at the highest rate; beyond it the disk is not keeping up
 
 
-DIGITS = (4, 4, 3, 2, 2)  # t_s, speed_mps, incline_pct, rail_left_n, rail_right_n
+# Decimals kept per column, in HEADER's order: 0.1 ms, 0.1 mm/s, 0.001 %, 0.01 N, 0.1 spm, 0.001 g.
+DIGITS = (4, 4, 3, 2, 2, 1, 3)
 
 
 def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _values(sample: Sample) -> tuple[float | None, ...]:
+    return (sample.t, sample.speed_mps, sample.incline_pct, sample.rail_left_n, sample.rail_right_n,
+            sample.cadence_spm, sample.footstrike_g)
+
+
 def quantize(sample: Sample) -> Sample:
     """The sample as its recorded row will read back, so live rules and `replay` see the same numbers."""
-    return Sample(*(_round(value, digits) for value, digits in zip(
-        (sample.t, sample.speed_mps, sample.incline_pct, sample.rail_left_n, sample.rail_right_n), DIGITS)))
+    return Sample(*(_round(value, digits) for value, digits in zip(_values(sample), DIGITS)))
 
 
 def _field(value: float | None, digits: int) -> str:
@@ -37,8 +45,7 @@ def _field(value: float | None, digits: int) -> str:
 
 
 def format_row(sample: Sample) -> str:
-    return ",".join(_field(value, digits) for value, digits in zip(
-        (sample.t, sample.speed_mps, sample.incline_pct, sample.rail_left_n, sample.rail_right_n), DIGITS))
+    return ",".join(_field(value, digits) for value, digits in zip(_values(sample), DIGITS))
 
 
 def refuse_to_overwrite(path: str | Path) -> None:

@@ -17,6 +17,7 @@ import math
 import re
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
@@ -28,9 +29,9 @@ from pi_service.core.events import Event
 from pi_service.core.fastforward import FastForward
 from pi_service.core.sample import Sample
 from pi_service.errors import CompanionError
-from pi_service.recording import HEADER
+from pi_service.recording import FIXED_COLUMNS, FOOTSTRIKE_COLUMNS, HEADER
 
-COLUMNS = HEADER.split(",")
+FIXED_HEADER = ",".join(FIXED_COLUMNS)
 INF = float("inf")
 BLOCK_BYTES = 4 << 20  # characters read (and rows parsed) at once: about 100,000 samples
 MAX_LINE = 4096  # characters a line may take, its end included: a recording's row takes under 100
@@ -117,8 +118,35 @@ class LineReader:
             yield from lines
 
 
-def read_header(file: LineReader, source: str) -> None:
-    """Check the header line, leaving `file` at the first row."""
+@dataclass(frozen=True)
+class Layout:
+    """A recording's columns, from its header: the fixed five first, then the optional
+    footstrike columns wherever they stand after them (None: the recording has none).
+    Any other column is ignored. A row may stop after the fixed five: the columns it leaves
+    out are empty (unknown)."""
+
+    names: tuple[str, ...] = FIXED_COLUMNS
+    cadence: int | None = None  # the column of cadence_spm, counted from 0
+    footstrike: int | None = None  # the column of footstrike_g
+
+    @classmethod
+    def of(cls, names: Iterable[str], source: str) -> "Layout":
+        at: dict[str, int] = {}
+        for column, name in enumerate(names):
+            if name in FIXED_COLUMNS + FOOTSTRIKE_COLUMNS and name in at:
+                raise RecordingError(f"{source}:1: column {column + 1}: {name} again (it is column {at[name] + 1})")
+            at.setdefault(name, column)
+        return cls(tuple(names), at.get("cadence_spm"), at.get("footstrike_g"))
+
+    @property
+    def read(self) -> tuple[int, ...]:
+        """The columns `replay` reads, in the order their errors are reported."""
+        return tuple(range(len(FIXED_COLUMNS))) + tuple(
+            column for column in (self.cadence, self.footstrike) if column is not None)
+
+
+def read_header(file: LineReader, source: str) -> Layout:
+    """Check the header line and find the optional columns, leaving `file` at the first row."""
     first = file.readline()
     if not first:
         raise RecordingError(f"{source}: empty file: expected the header {HEADER}")
@@ -126,13 +154,27 @@ def read_header(file: LineReader, source: str) -> None:
         header = next(csv.reader([first]), [])
     except csv.Error as exc:
         raise RecordingError(f"{source}:1: {exc}") from None
-    if [name.strip().lstrip("\ufeff") for name in header[:5]] != COLUMNS:
-        raise RecordingError(f"{source}:1: header must begin {HEADER} (got {','.join(header[:5])})")
+    names = [name.strip() for name in header]
+    if names:
+        names[0] = names[0].lstrip("\ufeff")
+    if tuple(names[:5]) != FIXED_COLUMNS:
+        raise RecordingError(f"{source}:1: header must begin {FIXED_HEADER} (got {','.join(header[:5])})")
+    return Layout.of(names, source)
 
 
-def read_rows(lines: Iterable[str], source: str, first_line: int = 2, last_t: float = -INF) -> Iterator[Sample]:
+def _optional(row: list[str], column: int | None) -> float | None:
+    """An optional column's value: None where the header has no such column, the field is
+    empty or the row stops before it. ValueError if it is not a number."""
+    if column is None or column >= len(row) or not row[column]:
+        return None
+    return float(row[column])
+
+
+def read_rows(lines: Iterable[str], source: str, first_line: int = 2, last_t: float = -INF,
+              layout: Layout = Layout()) -> Iterator[Sample]:
     """Samples from the rows of a recording, checked as they are read."""
     line = first_line - 1
+    cadence_at, footstrike_at = layout.cadence, layout.footstrike
     try:
         for line, row in enumerate(csv.reader(lines), start=first_line):
             if len(row) < 5:
@@ -145,8 +187,10 @@ def read_rows(lines: Iterable[str], source: str, first_line: int = 2, last_t: fl
                 incline = float(row[2]) if row[2] else None
                 left = float(row[3]) if row[3] else None
                 right = float(row[4]) if row[4] else None
+                cadence = _optional(row, cadence_at)
+                footstrike = _optional(row, footstrike_at)
             except ValueError:
-                raise _bad_value(source, line, row) from None
+                raise _bad_value(source, line, row, layout) from None
             if not math.isfinite(t):
                 raise RecordingError(f"{source}:{line}: column t_s: {row[0]!r} is not a time "
                                      "(a finite number of seconds)")
@@ -154,7 +198,7 @@ def read_rows(lines: Iterable[str], source: str, first_line: int = 2, last_t: fl
                 raise RecordingError(f"{source}:{line}: column t_s: {row[0]} is earlier than the row before "
                                      f"({last_t:g}); samples must be in time order")
             last_t = t
-            yield Sample(t, speed, incline, left, right)
+            yield Sample(t, speed, incline, left, right, cadence, footstrike)
     except csv.Error as exc:
         raise RecordingError(f"{source}:{line + 1}: {exc}") from None
 
@@ -162,8 +206,8 @@ def read_rows(lines: Iterable[str], source: str, first_line: int = 2, last_t: fl
 def read_samples(file: TextIO, source: str) -> Iterator[Sample]:
     """Samples from a recording, checked as they are read."""
     lines = LineReader(file, source)
-    read_header(lines, source)
-    yield from read_rows(lines, source)
+    layout = read_header(lines, source)
+    yield from read_rows(lines, source, layout=layout)
 
 
 # Rows a block parse takes as they are: numbers, commas, empty fields, line ends. Anything
@@ -172,9 +216,11 @@ def read_samples(file: TextIO, source: str) -> Iterator[Sample]:
 _PLAIN = re.compile(r"[^0-9.,+\-eE \t\r\n]")
 
 
-def parse_block(lines: list[str], last_t: float) -> tuple[np.ndarray, ...] | None:
-    """Columns t, speed, incline, left, right (NaN for empty) of whole rows, or None if
-    the rows need the careful reader: anything unusual, wrong or out of time order."""
+def parse_block(lines: list[str], last_t: float, layout: Layout = Layout()) -> tuple[np.ndarray | None, ...] | None:
+    """Columns t, speed, incline, left, right, cadence, footstrike (NaN for empty; the last
+    two None for a recording without them, all NaN for rows that stop before them) of whole
+    rows, or None if the rows need the careful reader: anything unusual, wrong, out of time
+    order or of uneven width."""
     text = "".join(lines)
     if _PLAIN.search(text):
         return None
@@ -184,26 +230,38 @@ def parse_block(lines: list[str], last_t: float) -> tuple[np.ndarray, ...] | Non
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            table = np.loadtxt(io.StringIO(text), delimiter=",", usecols=range(5), ndmin=2,
-                               comments=None, dtype=np.float64)
+            # Every column, not `usecols`: loadtxt then refuses rows of uneven width, so a row
+            # that stops before an optional column goes the careful way instead of misreading.
+            table = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, comments=None, dtype=np.float64)
     except (ValueError, UserWarning):
         return None
-    if table.shape[0] != len(lines):
-        return None  # loadtxt skipped blank lines: let the row reader count the lines
+    if table.shape[0] != len(lines) or table.shape[1] < 5:
+        return None  # loadtxt skipped blank lines, or rows are short: let the row reader say where
     t = table[:, 0]
     if not np.isfinite(t).all() or t[0] < last_t or (len(t) > 1 and (np.diff(t) < 0).any()):
         return None
-    return tuple(np.ascontiguousarray(table[:, column]) for column in range(5))
+    fixed = tuple(np.ascontiguousarray(table[:, column]) for column in range(5))
+    return fixed + tuple(_optional_column(table, column) for column in (layout.cadence, layout.footstrike))
 
 
-def _bad_value(source: str, line: int, row: list[str]) -> RecordingError:
-    for column, (name, text) in enumerate(zip(COLUMNS, row), start=1):
-        if column > 1 and not text:
+def _optional_column(table: np.ndarray, column: int | None) -> np.ndarray | None:
+    if column is None:
+        return None
+    if column >= table.shape[1]:
+        return np.full(table.shape[0], np.nan)  # the rows stop before it: unknown
+    return np.ascontiguousarray(table[:, column])
+
+
+def _bad_value(source: str, line: int, row: list[str], layout: Layout) -> RecordingError:
+    for column in layout.read:
+        text = row[column] if column < len(row) else ""
+        if column > 0 and not text:
             continue
         try:
             value = float(text)
         except ValueError:
-            return RecordingError(f"{source}:{line}: column {column} ({name}): {text!r} is not a number")
+            return RecordingError(f"{source}:{line}: column {column + 1} ({layout.names[column]}): "
+                                  f"{text!r} is not a number")
         if value != value:
             break
     return RecordingError(f"{source}:{line}: column t_s: {row[0]!r} is not a time")
@@ -221,19 +279,20 @@ def replay_lines(file: TextIO, source: str, config: Config) -> Iterator[Event]:
     """The events of a recording: blocks of plain rows fast-forwarded (see
     core/fastforward.py), and from the first block that is not plain, row by row."""
     reader = LineReader(file, source)
-    read_header(reader, source)
+    layout = read_header(reader, source)
     engine = RuleEngine(config)
     fast = FastForward(engine)
     line, last_t = 2, -INF
     while lines := reader.block():
-        block = parse_block(lines, last_t)
+        block = parse_block(lines, last_t, layout)
         if block is None:
             fast.handover()
             update = engine.update
-            for sample in read_rows(itertools.chain(lines, reader), source, line, last_t):
+            for sample in read_rows(itertools.chain(lines, reader), source, line, last_t, layout):
                 yield from update(sample)
             return
-        yield from fast.feed(*block)
+        t, speed, incline, left, right, cadence, footstrike = block
+        yield from fast.feed(t, speed, incline, left, right, cadence=cadence, footstrike=footstrike)
         line += len(lines)
         last_t = float(block[0][-1])
 
@@ -291,7 +350,7 @@ def write_synthetic(path: Path, seconds: float, rate_hz: float = 100.0) -> int:
     rng = random.Random(1)
     rows = int(seconds * rate_hz)
     with open(path, "w", encoding="utf-8") as file:
-        file.write(HEADER + "\n")
+        file.write(FIXED_HEADER + "\n")  # no footstrike columns: the footstrike rules stay silent
         for i in range(rows):
             t = i / rate_hz
             phase = (t % 1200) / 1200

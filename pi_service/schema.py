@@ -8,12 +8,16 @@ from pydantic import BaseModel, Field
 class SessionStatus(BaseModel):
     elapsed_s: float = Field(description="seconds since the session began")
     distance_m: float = Field(description="belt distance covered in the session")
+    cadence_spm: float | None = Field(None, description="the session's average cadence so far, footstrikes per "
+                                                        "minute while the belt moved and someone stepped on it "
+                                                        "(time-weighted); null while none has been felt")
 
 
 class Alert(BaseModel):
     kind: str = Field(description="rule name, e.g. rail_lean")
     since_t: float = Field(description="when the interval started, sample time")
     message: str = Field("", description="the reason and the advice, in one sentence")
+    level: str = Field("warning", description="warning, or alarm (unattended_belt: stop the belt)")
     detail: dict = Field(default_factory=dict, description="e.g. the channel of a sensor_fault")
 
 
@@ -33,6 +37,17 @@ class FaultStatus(BaseModel):
     for_s: float = Field(description="seconds the fault has lasted")
 
 
+class FootstrikeFigures(BaseModel):
+    fifo_rate_hz: float = Field(description="the rate the deck accelerometer's FIFO is set to sample at")
+    measured_rate_hz: float | None = Field(description="accelerometer samples per second read from the FIFO")
+    samples: int = Field(description="accelerometer samples read from the FIFO")
+    overruns: int = Field(description="times the FIFO filled before it was read: samples lost (also logged)")
+    past_watermark: int = Field(description="reads that found the FIFO past its watermark (close to an overrun)")
+    footstrikes: int = Field(description="footstrikes the detector has felt")
+    off: str | None = Field(None, description="why the FIFO does not stream although footstrikes are enabled "
+                                              "(e.g. a loop rate too low for the chip's FIFO); null while it does")
+
+
 class LoopStatus(BaseModel):
     target_hz: float
     rate_hz: float = Field(description="ticks per second over the last minute's whole seconds")
@@ -50,6 +65,9 @@ class LoopStatus(BaseModel):
     recording_dropped: int
     age_ms: float = Field(description="age of this snapshot")
     restarts: int = Field(description="times the supervisor restarted the sampling process")
+    footstrikes: FootstrikeFigures | None = Field(None, description="the accelerometer's FIFO stream and the "
+                                                                    "footstrike detector; null when footstrikes "
+                                                                    "are off ([footstrikes] enabled = false)")
 
 
 class SimStatus(BaseModel):
@@ -104,6 +122,12 @@ class Status(BaseModel):
     incline_pct: float | None
     rail_left_n: float | None
     rail_right_n: float | None
+    cadence_spm: float | None = Field(None, description="footstrikes per minute over the last steps, 0 once none "
+                                                        "has been felt for 3 s; null when unknown (footstrikes "
+                                                        "off, the accelerometer failing)")
+    footstrike_g: float | None = Field(None, description="peak vertical deck acceleration of the last footstrike, "
+                                                         "in g above gravity (0 while the cadence is 0); null when "
+                                                         "unknown")
     session: SessionStatus | None
     alerts: list[Alert] = Field(description="the rule intervals raised now")
     events: list[EventOut] = Field(description="the most recent events, oldest first")

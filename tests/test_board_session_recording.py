@@ -4,7 +4,7 @@ import pytest
 
 from pi_service.core.sample import Sample
 from pi_service.core.session import SessionTracker
-from pi_service.recording import HEADER, RecordingWriter, create_recording, format_row
+from pi_service.recording import HEADER, RecordingWriter, create_recording, format_row, quantize
 from pi_service.sampling.board import SnapshotBoard
 from pi_service.errors import CompanionError
 
@@ -119,18 +119,26 @@ def test_unknown_speed_neither_ends_a_session_nor_adds_distance():
 
 
 def test_recording_rows_follow_the_spec_format(tmp_path):
-    assert HEADER == "t_s,speed_mps,incline_pct,rail_left_n,rail_right_n"
-    assert format_row(Sample(12.5, 1.25, 3.0, None, 40.0)) == "12.5000,1.2500,3.000,,40.00"
+    assert HEADER == "t_s,speed_mps,incline_pct,rail_left_n,rail_right_n,cadence_spm,footstrike_g"
+    assert format_row(Sample(12.5, 1.25, 3.0, None, 40.0)) == "12.5000,1.2500,3.000,,40.00,,"
+    assert format_row(Sample(12.5, 1.25, 3.0, None, 40.0, 112.34, 0.41249)) == "12.5000,1.2500,3.000,,40.00,112.3,0.412"
     path = tmp_path / "run.csv"
     create_recording(path)
     writer = RecordingWriter(path)
     for i in range(1000):
-        writer.add(Sample(i * 0.01, 1.0, 2.0, 3.0, None))
+        writer.add(Sample(i * 0.01, 1.0, 2.0, 3.0, None, 0.0 if i < 500 else 165.0, 0.0 if i < 500 else 1.25))
     writer.close()
     lines = path.read_text().splitlines()
     assert lines[0] == HEADER
     assert len(lines) == 1001
-    assert lines[-1] == "9.9900,1.0000,2.000,3.00,"
+    assert lines[1] == "0.0000,1.0000,2.000,3.00,,0.0,0.000"
+    assert lines[-1] == "9.9900,1.0000,2.000,3.00,,165.0,1.250"
+
+
+def test_quantize_rounds_every_channel_as_its_row_will_read_back():
+    sample = quantize(Sample(1.23456, 1.23456, 1.23456, 1.23456, 1.23456, 112.3456, 0.123456))
+    assert sample == Sample(1.2346, 1.2346, 1.235, 1.23, 1.23, 112.3, 0.123)
+    assert quantize(Sample(1.0, None, None, None, None)) == Sample(1.0, None, None, None, None, None, None)
 
 
 def test_recording_to_an_unwritable_place_fails_before_start(tmp_path):

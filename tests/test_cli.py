@@ -83,6 +83,8 @@ def test_replay_prints_only_event_lines_on_stdout(tmp_path):
     ("t_s,speed_mps,incline_pct,rail_left_n,rail_right_n\n0,1,2,3,4\n1,1,2,x3,4\n",
      ":3: column 4 (rail_left_n): 'x3' is not a number"),
     ("t_s,speed_mps,incline_pct,rail_left_n,rail_right_n\n0,1,2,3\n", ":2: 4 columns, expected at least 5"),
+    ("t_s,speed_mps,incline_pct,rail_left_n,rail_right_n,cadence_spm,footstrike_g\n0,1,2,3,4,110,0.5\n"
+     "0.01,1,2,3,4,110 spm,0.5\n", ":3: column 6 (cadence_spm): '110 spm' is not a number"),
 ])
 def test_malformed_recording_is_one_line_naming_line_and_column(tmp_path, content, expected):
     recording = tmp_path / "bad.csv"

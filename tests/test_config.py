@@ -55,7 +55,7 @@ def test_pulses_per_metre_from_roller_geometry_unless_calibrated():
     ("[rules.sensor_fault]\nincline_pct_max = -10\n",
      "t.toml:2: rules.sensor_fault.incline_pct_max: must be above incline_pct_min (-5)"),
     ("[buzzer]\ngpio = 17\n", "t.toml:1: buzzer: gpio 17 is already belt.gpio"),
-    ("[sampling]\nrate_hz = 200\n[rails]\ndata_rate_sps = 128\n",
+    ("[sampling]\nrate_hz = 200\n[rails]\ndata_rate_sps = 128\n[footstrikes]\nenabled = false\n",
      "t.toml:4: rails.data_rate_sps: at 100 kHz the rails' transfers take 1.49 ms, then the ADS1115 needs up to 8.71 ms"),
     ("[belt]\nmagnets = 64\nroller_diameter_m = 0.02\n", "t.toml:1: belt: glitch_s 0.002 s would drop real pulses"),
 ])

@@ -99,11 +99,14 @@ def test_sim_run_serves_live_readings_records_and_stops_on_sigterm(tmp_path):
     assert code == 0 and took < 2
     assert children(process.pid) == []
     rows = recording.read_text().splitlines()
-    assert rows[0] == "t_s,speed_mps,incline_pct,rail_left_n,rail_right_n"
+    assert rows[0] == "t_s,speed_mps,incline_pct,rail_left_n,rail_right_n,cadence_spm,footstrike_g"
     assert len(rows) > 500
     times = [float(row.split(",")[0]) for row in rows[1:]]
     assert times == sorted(times)
-    assert all(len(row.split(",")) == 5 for row in rows[1:])
+    assert all(len(row.split(",")) == 7 for row in rows[1:])
+    # The walker's footstrikes, felt through the deck accelerometer's FIFO.
+    cadences = [float(row.split(",")[5]) for row in rows[1:] if row.split(",")[5]]
+    assert max(cadences) > 80
 
 
 def test_ctrl_c_stops_everything_within_two_seconds():

@@ -30,9 +30,12 @@ session_end_s = 2
 [rules.rail_lean]
 session_grace_s = 1
 hold_s = 1.5
+[rules.unattended_belt]
+hold_s = 4
 [actions]
 nudge_repeat_s = 5
 """
+UNATTENDED_HOLD_S = 4.0
 
 # Speeds change quickly (a console's quick keys), so a whole session fits in 20 s.
 SCENARIO = """
@@ -53,11 +56,18 @@ rail_left_n = 0
 rail_right_n = 0
 accel_kmh_s = 3
 [[step]]
+duration_s = 8
+off_belt = true
+note = "stepped onto the side rails"
+[[step]]
+duration_s = 4
+note = "back on the belt"
+[[step]]
 duration_s = 2
 speed_kmh = 10
 accel_kmh_s = 5
 [[step]]
-duration_s = 12
+duration_s = 8
 speed_kmh = 0
 accel_kmh_s = 5
 """
@@ -94,7 +104,7 @@ def test_live_run_nudges_stores_the_session_and_replays_to_the_same_events(tmp_p
     treadmill.pin_factory.pin(config.buzzer.gpio).clear_states()
     treadmill.start()
     watcher.start()
-    end = time.monotonic() + 20.5
+    end = time.monotonic() + 29.5
     try:
         FixedRateLoop(100, tick_and_collect, stats).run(lambda: time.monotonic() >= end)
     finally:
@@ -111,11 +121,25 @@ def test_live_run_nudges_stores_the_session_and_replays_to_the_same_events(tmp_p
     assert ("abrupt_stop", "instant") in kinds
     assert "rail_lean" in seen_alerts
 
+    # Stepping off: the cadence read 0 three seconds after the last footstrike, and the alarm
+    # came the rule's hold later, then ended once the walker was back on the belt.
+    assert ("unattended_belt", "start") in kinds and ("unattended_belt", "end") in kinds
+    alarm = next(e for e in live_events if e["kind"] == "unattended_belt" and e["phase"] == "start")
+    assert alarm["level"] == "alarm"
+    last_step = max(strike.t for strike in treadmill.world.footstrikes_between(alarm["t"] - 30, alarm["t"]))
+    assert alarm["t"] - last_step == pytest.approx(3.0 + UNATTENDED_HOLD_S, abs=0.3)
+    assert "unattended_belt" in seen_alerts
+
     # The buzzer pin played the lean's three quick chirps.
     states = list(treadmill.pin_factory.pin(config.buzzer.gpio).states)
     on_times = [s.timestamp for s in states if not s.state and s.timestamp > 0]
     chirps = [d for d in on_times if 0.07 <= d <= 0.12]  # 80 ms, give or take a busy machine's wake-up
     assert len(chirps) >= len(PATTERNS["rail_lean"])
+    # ... and during the alarm, its siren back to back: the 300 ms tones of round after round.
+    alarm_end = next(e["t"] for e in live_events if e["kind"] == "unattended_belt" and e["phase"] == "end")
+    siren_on = [d for d in on_times if 0.27 <= d <= 0.36]
+    rounds = (alarm_end - alarm["t"]) / sum(on + off for on, off in PATTERNS["unattended_belt"])
+    assert len(siren_on) >= 3 * int(rounds) >= 3
 
     # The session landed in SQLite, ended, with its rule counts.
     db = sqlite3.connect(tmp_path / "history.sqlite3")

@@ -311,8 +311,12 @@ def test_the_hub_reinitialises_a_vanished_mpu6050_and_names_it_in_the_fault(cloc
     assert sensors.faults() == []
 
 
-def test_the_hub_sets_up_a_reset_mpu6050_again(clock):
-    sensors, treadmill = hub(clock, make_config(MPU))
+@pytest.mark.parametrize("footstrikes, reason", [
+    ("false", "not about 1 g"),  # one reading per tick: the data registers read 0 g
+    ("true", "FIFO empty for 0.5 s"),  # the FIFO: asleep, the chip adds nothing to it
+])
+def test_the_hub_sets_up_a_reset_mpu6050_again(clock, footstrikes, reason):
+    sensors, treadmill = hub(clock, make_config(MPU + f"[footstrikes]\nenabled = {footstrikes}\n"))
     tick(sensors, clock, 2)
     treadmill.accelerometer.reset()  # a brown-out: asleep, data registers 0
     for _ in range(100):
@@ -320,7 +324,7 @@ def test_the_hub_sets_up_a_reset_mpu6050_again(clock):
             break
     else:
         pytest.fail("no fault while the chip reads no gravity")
-    assert "not about 1 g" in sensors.faults()[0].reason
+    assert reason in sensors.faults()[0].reason
     assert tick(sensors, clock, 150).incline_pct == pytest.approx(8, abs=0.05)
 
 

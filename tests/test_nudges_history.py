@@ -70,6 +70,9 @@ def test_summary_counts_rules_and_time_steep():
     builder.add_event(Event(6.0, "rail_lean", "end"))
     builder.add_event(Event(7.0, "speed_jump", "instant"))
     builder.add_event(start("sensor_fault", 8.0, channel="incline"))
+    builder.add_event(start("unattended_belt", 8.5))
+    builder.add_event(Event(9.5, "unattended_belt", "end"))
+    builder.add_event(start("overstride", 9.0))
     summary = builder.finish(10.0).to_dict()
     assert summary["distance_m"] == pytest.approx(20.0)
     assert summary["steep_s"] == pytest.approx(5.0)
@@ -77,6 +80,9 @@ def test_summary_counts_rules_and_time_steep():
     assert summary["rules"]["rail_lean"] == {"count": 1, "seconds": 4.0}
     assert summary["rules"]["speed_jump"] == {"count": 1, "seconds": 0.0}
     assert summary["rules"]["sensor_fault"] == {"count": 1, "seconds": 2.0}  # still raised at the end
+    assert summary["rules"]["unattended_belt"] == {"count": 1, "seconds": 1.0}
+    assert summary["rules"]["overstride"] == {"count": 1, "seconds": 1.0}
+    assert summary["cadence_avg_spm"] is None  # samples without footstrike channels
 
 
 def test_history_keeps_sessions_and_events_in_wal_mode(tmp_path):
@@ -86,7 +92,8 @@ def test_history_keeps_sessions_and_events_in_wal_mode(tmp_path):
                "max_speed_mps": 2.0, "rules": {}}
     writer.session(summary)
     writer.event(Event(101.0, "speed_jump", "instant", "careful", detail={"rise_kmh": 3.0}))
-    writer.session(dict(summary, ended_t=130.0, duration_s=30.0, rules={"speed_jump": {"count": 1, "seconds": 0}}))
+    writer.session(dict(summary, ended_t=130.0, duration_s=30.0, rules={"speed_jump": {"count": 1, "seconds": 0}},
+                        cadence_avg_spm=112.4))
     writer.close()
     history = History(path)
     assert history.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -101,6 +108,7 @@ def test_history_keeps_sessions_and_events_in_wal_mode(tmp_path):
     (session,) = client.get("/api/sessions").json()["sessions"]
     assert session["duration_s"] == 30.0 and session["ended_at"] is not None
     assert session["rules"] == {"speed_jump": {"count": 1, "seconds": 0}}
+    assert session["cadence_avg_spm"] == 112.4
     (event,) = client.get(f"/api/sessions/{session['id']}").json()["events"]
     assert event["kind"] == "speed_jump" and event["detail"] == {"rise_kmh": 3.0}
 

@@ -1,17 +1,26 @@
 """The phone page in real headless Chromium (Debian's package, driven by Playwright), against
-the daemon on the virtual treadmill. A screenshot is saved to test-artifacts/."""
+the daemon on the virtual treadmill, and (for the belt alarm's banner, which needs 20 s of
+nobody on a moving belt in a daemon) against the web app alone, fed snapshots the test
+sets. Screenshots are saved to test-artifacts/."""
 
 import json
 import shutil
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+import uvicorn
 from playwright.sync_api import sync_playwright
 
+from pi_service.config import Config
 from pi_service.pairing import PairingStore
+from pi_service.web.app import create_app
+from tests.conftest import free_port
 from tests.test_daemon import start, stop
+from tests.test_web import snapshot
+from tests.test_web_api import HOSTS, Source
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -128,3 +137,75 @@ def test_the_page_on_a_phone_live_numbers_a_nudge_pairing_and_snooze(daemon, bro
         [u for u in requests_out if "127.0.0.1" not in u]
     unexpected = [e for e in errors if "status of 401" not in e]  # the unpaired snooze, on purpose
     assert unexpected == [], unexpected
+
+
+class SetBoard:
+    """A snapshot board that is always fresh (so the page stays "live") and holds what the test set."""
+
+    def __init__(self, **overrides):
+        self.overrides = overrides
+
+    def read(self, wait_s=None):
+        return snapshot(**self.overrides)
+
+
+@pytest.fixture
+def web_alone(tmp_path):
+    assert CHROMIUM, "chromium is needed for the browser tests (make test installs Debian's package)"
+    source = Source()
+    source.board = SetBoard(cadence_spm=112.0, footstrike_g=0.42, faults=[])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(source, Config(), hosts=HOSTS, folder=tmp_path),
+                                           host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "the web app did not start within 5 s"
+    yield port, source.board
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+UNATTENDED = {"kind": "unattended_belt", "since_t": 1.0, "detail": {},
+              "message": "The belt is running and nobody is walking on it: stop the belt now with the safety key "
+                         "(or the STOP button) before anyone steps on."}
+OVERSTRIDE = {"kind": "overstride", "since_t": 1.0, "detail": {},
+              "message": "Long, slow strides at this speed land hard: take shorter, quicker steps."}
+
+
+def test_the_belt_alarm_banner_comes_and_goes_with_the_alert_and_cadence_shows(web_alone, browser):
+    port, board = web_alone
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                            has_touch=True)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+    page.on("console", lambda message: errors.append(f"console: {message.text}") if message.type == "error" else None)
+    page.goto(f"http://127.0.0.1:{port}/")
+    page.wait_for_function("() => document.getElementById('cadence').textContent === '112'", timeout=10_000)
+    assert page.inner_text("#footstrike") == "0.42"
+    assert page.locator("#alarm").is_hidden()
+
+    board.overrides.update(alerts=[UNATTENDED], cadence_spm=0.0, footstrike_g=0.0)
+    page.wait_for_selector("#alarm:not([hidden])", timeout=5_000)
+    assert "stop the belt with the safety key" in page.inner_text("#alarm")
+    assert page.inner_text("#cadence") == "0"  # nobody stepping reads 0, not "unknown"
+    box = page.locator("#alarm").bounding_box()
+    assert box["x"] == 0 and box["y"] == 0 and box["width"] == 390  # the whole width, at the top
+    assert page.locator("#nudge").is_hidden()  # no snooze button offered for the alarm
+    page.evaluate("window.scrollTo(0, 600)")
+    assert page.locator("#alarm").bounding_box()["y"] == 0  # stays in view
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / "page-alarm-390-light.png"))
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=str(ARTIFACTS / "page-alarm-390-dark.png"))
+
+    # The alarm over, an overstride: the banner goes, the overstride is an ordinary nudge.
+    board.overrides.update(alerts=[OVERSTRIDE], cadence_spm=None, footstrike_g=None)
+    page.wait_for_selector("#alarm", state="hidden", timeout=5_000)
+    page.wait_for_selector("#nudge:not([hidden])", timeout=5_000)
+    assert page.inner_text("#nudge-kind").lower() == "overstriding"
+    assert page.inner_text("#cadence") == "–" and page.inner_text("#footstrike") == "–"  # unknown
+    assert errors == [], errors

@@ -182,6 +182,9 @@ class Belt:
 class SensorsStub:
     belt = Belt()
 
+    def footstrike_figures(self):
+        return None
+
     def faults(self):
         return []
 

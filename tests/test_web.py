@@ -23,14 +23,16 @@ class Source:
 def snapshot(t=None, **overrides):
     base = {
         "t": time.monotonic() if t is None else t, "speed_mps": 2.5, "incline_pct": 3.5,
-        "rail_left_n": 12.0, "rail_right_n": None,
-        "session": {"started_t": 1.0, "elapsed_s": 65.0, "distance_m": 120.5}, "alerts": [],
+        "rail_left_n": 12.0, "rail_right_n": None, "cadence_spm": 112.5, "footstrike_g": 0.42,
+        "session": {"started_t": 1.0, "elapsed_s": 65.0, "distance_m": 120.5, "cadence_spm": 110.2}, "alerts": [],
         "faults": [{"channel": "rail_right", "device": "ADS1115", "reason": "no acknowledge (NACK)",
                     "since_t": time.monotonic() - 1.0}],
         "loop": {"target_hz": 100.0, "rate_hz": 100.0, "late_p50_ms": 0.05, "late_p99_ms": 0.2,
                  "late_max_ms": 0.5, "overruns": 0, "missed_periods": 0, "ticks": 1234, "work_max_ms": 0.8,
                  "started_t": 0.0, "realtime": "SCHED_FIFO 50", "device_errors": {"ADS1115": 3, "ADXL345": 0},
-                 "belt_pulses": 10, "belt_glitches": 0, "recording_dropped": 0},
+                 "belt_pulses": 10, "belt_glitches": 0, "recording_dropped": 0,
+                 "footstrikes": {"fifo_rate_hz": 400.0, "measured_rate_hz": 399.8, "samples": 26000, "overruns": 0,
+                                 "past_watermark": 0, "footstrikes": 120, "off": None}},
         "sim": None,
     }
     base.update(overrides)
@@ -53,12 +55,14 @@ def test_status_has_the_fields_the_spec_fixes(source):
     assert body["speed_kmh"] == 9.0
     assert body["incline_pct"] == 3.5
     assert body["rail_left_n"] == 12.0 and body["rail_right_n"] is None
-    assert body["session"] == {"elapsed_s": 65.0, "distance_m": 120.5}
+    assert body["session"] == {"elapsed_s": 65.0, "distance_m": 120.5, "cadence_spm": 110.2}
+    assert body["cadence_spm"] == 112.5 and body["footstrike_g"] == 0.42
     assert body["alerts"] == []
     assert body["faults"][0]["channel"] == "rail_right" and body["faults"][0]["for_s"] == pytest.approx(1, abs=0.2)
     for key in ("rate_hz", "late_p99_ms", "late_max_ms", "overruns"):
         assert key in body["loop"]
     assert body["loop"]["device_errors"] == {"ADS1115": 3, "ADXL345": 0}
+    assert body["loop"]["footstrikes"]["fifo_rate_hz"] == 400.0 and body["loop"]["footstrikes"]["overruns"] == 0
 
 
 def test_status_speed_in_mph_when_configured(source):

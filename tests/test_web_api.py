@@ -53,7 +53,8 @@ def make_history(folder):
     for i in range(25):
         ids.append(history.save_session(None, {"started_t": 100.0 * i, "ended_t": 100.0 * i + 60, "duration_s": 60.0,
                                                "distance_m": 80.0, "steep_s": 0.0, "max_speed_mps": 1.5,
-                                               "rules": {"rail_lean": {"count": 1, "seconds": 6.0}}},
+                                               "rules": {"rail_lean": {"count": 1, "seconds": 6.0}},
+                                               "cadence_avg_spm": None if i % 2 else 100.0 + i},
                                         wall_offset=time.time() - 10_000))
     history.add_event(ids[-1], Event(2460.0, "rail_lean", "start", "Stand tall", "warning", {}), time.time() - 10_000)
     history.commit()
@@ -153,6 +154,7 @@ def test_sessions_are_paged_newest_first_with_their_events(api):
     assert first["total"] == 25 and len(first["sessions"]) == 10 and first["sessions"][0]["id"] == ids[-1]
     last = client.get("/api/sessions?limit=10&offset=20").json()
     assert [s["id"] for s in last["sessions"]] == list(reversed(ids[:5]))
+    assert [s["cadence_avg_spm"] for s in last["sessions"]] == [104.0, None, 102.0, None, 100.0]
     detail = client.get(f"/api/sessions/{ids[-1]}").json()
     assert detail["session"]["rules"]["rail_lean"]["count"] == 1
     assert [(e["kind"], e["phase"]) for e in detail["events"]] == [("rail_lean", "start")]

@@ -7,6 +7,14 @@ fault ending does not silence another's); an interval that stays raised is nudge
 at that pace, each time longer (the pattern played up to three times over) while it is
 ignored. A kind can be snoozed until a time, or acknowledged until its interval ends
 (every channel of it).
+
+An alarm (`unattended_belt`: a moving belt with nobody on it) is not a nudge to be paced:
+its siren plays back to back, each round as soon as the last has ended, for as long as the
+interval lasts, and is silenced the moment it ends. It cannot be snoozed or acknowledged:
+the belt is stopped with the safety key (or someone walks on it again), not silenced from a
+phone that may be in someone else's hand. While it sounds, the buzzer is the alarm's: other
+kinds' nudges wait (a raised interval is nudged once the alarm is over; an instant's moment
+has passed by then and is not played).
 """
 
 from __future__ import annotations
@@ -25,9 +33,21 @@ PATTERNS: dict[str, Pattern] = {
     "no_warmup": ((0.3, 0.15), (0.08, 0.0)),               # long-short
     "abrupt_stop": ((0.08, 0.08), (0.08, 0.08), (0.6, 0.0)),  # short-short-long
     "sensor_fault": ((1.0, 0.0),),                         # one long tone
+    "overstride": ((0.1, 0.25),) * 4,                      # four beats at 170 steps a minute: step to them
+    # A siren, as loud as an on/off piezo gets: mostly sounding, long-short like a two-tone
+    # horn, 1.5 s a round and played round after round (ALARMS).
+    "unattended_belt": ((0.3, 0.05), (0.1, 0.05)) * 3,
 }
+ALARMS = frozenset({"unattended_belt"})  # sounding without pause while raised; never snoozed or acknowledged
+SILENCE: Pattern = ()
+ALARM_REFUSAL = ("the belt alarm cannot be snoozed or acknowledged from the phone: stop the belt with the "
+                 "safety key (or the STOP button)")
 ESCALATION_MAX = 3
 REPEAT_GAP_S = 0.4
+
+
+def duration_s(pattern: Pattern) -> float:
+    return round(sum(on + off for on, off in pattern), 6)  # 1.5, not 1.5000000000000002
 
 
 def escalated(pattern: Pattern, level: int) -> Pattern:
@@ -56,6 +76,8 @@ class _KindState:
 
 @dataclass(frozen=True)
 class Nudge:
+    """A pattern to play now. `level` 0 with an empty pattern: silence the buzzer (an alarm ended)."""
+
     t: float
     kind: str
     level: int
@@ -78,29 +100,44 @@ class NudgePolicy:
     def _quiet(self, key: Key, state: _KindState, now: float) -> bool:
         return now < self._snoozed_until.get(key[0], float("-inf")) or state.acknowledged
 
+    def alarm_sounding(self) -> bool:
+        return any(state.active for (kind, _), state in self._keys.items() if kind in ALARMS)
+
     def on_event(self, event: Event, now: float) -> Nudge | None:
-        """An event arrived; the nudge to play for it now, if any."""
+        """An event arrived; the nudge to play for it now, if any (a silence when an alarm ends)."""
         key = self.key(event)
         state = self._state(key)
         if event.phase == "end":
+            was_active = state.active
             state.active = False
             state.acknowledged = False
             state.repeats = 0
+            if event.kind in ALARMS and was_active and not self.alarm_sounding():
+                return Nudge(now, event.kind, 0, SILENCE)
             return None
         if event.kind in INTERVAL_KINDS:
             state.active = True
-        if self._quiet(key, state, now):
+        if event.kind in ALARMS:
+            return self._nudge(key, state, now)
+        if self.alarm_sounding() or self._quiet(key, state, now):
             return None
         if state.last_nudge_t is not None and now - state.last_nudge_t < self.repeat_s:
             return None
         return self._nudge(key, state, now)
 
     def tick(self, now: float) -> list[Nudge]:
-        """Repeat nudges for intervals still raised and not snoozed or acknowledged."""
+        """The alarm's next round once its last has played; repeat nudges for intervals still
+        raised and not snoozed or acknowledged, once no alarm sounds."""
+        alarm = self.alarm_sounding()
         due = []
         for key, state in self._keys.items():
-            # (An interval raised during a snooze is nudged as soon as the snooze is over.)
-            if (state.active and not self._quiet(key, state, now)
+            if not state.active:
+                continue
+            if key[0] in ALARMS:
+                if state.last_nudge_t is None or now - state.last_nudge_t >= duration_s(PATTERNS[key[0]]):
+                    due.append(self._nudge(key, state, now))
+            # (An interval raised during a snooze or the alarm is nudged as soon as it is over.)
+            elif (not alarm and not self._quiet(key, state, now)
                     and (state.last_nudge_t is None or now - state.last_nudge_t >= self.repeat_s)):
                 due.append(self._nudge(key, state, now))
         return due
@@ -108,15 +145,22 @@ class NudgePolicy:
     def _nudge(self, key: Key, state: _KindState, now: float) -> Nudge:
         state.last_nudge_t = now
         state.repeats += 1
+        if key[0] in ALARMS:  # as loud as it gets from the first round: nothing to escalate
+            return Nudge(now, key[0], 1, PATTERNS[key[0]])
         level = min(ESCALATION_MAX, state.repeats)
         return Nudge(now, key[0], level, escalated(PATTERNS[key[0]], level))
 
     def snooze(self, kind: str, until: float) -> None:
-        """Silence the buzzer for a kind (every channel of it) until `until`."""
+        """Silence the buzzer for a kind (every channel of it) until `until`. ValueError for an alarm."""
+        if kind in ALARMS:
+            raise ValueError(ALARM_REFUSAL)
         self._snoozed_until[kind] = until
 
     def acknowledge(self, kind: str) -> None:
-        """Silence an interval kind until it ends (for steep_incline this also defers the ramp)."""
+        """Silence an interval kind until it ends (for steep_incline this also defers the ramp).
+        ValueError for an alarm."""
+        if kind in ALARMS:
+            raise ValueError(ALARM_REFUSAL)
         for (k, _), state in self._keys.items():
             if k == kind and state.active:
                 state.acknowledged = True

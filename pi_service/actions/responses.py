@@ -42,7 +42,8 @@ class Responses:
 
     def answer(self, name: str, kind: str, seconds: float, now: float) -> list[Event]:
         """A person's answer to a nudge: "snooze" `kind` for `seconds`, "acknowledge" it, or
-        "stop_ramp"; the events it makes. Raises ValueError for an unknown name or kind."""
+        "stop_ramp"; the events it makes. Raises ValueError for an unknown name or kind, and for
+        an alarm (nudges.py: the belt alarm is not silenced from the phone)."""
         if name == "stop_ramp":
             return [] if self.console_watch is None else self.console_watch.stop_ramp(now)
         if kind not in PATTERNS:

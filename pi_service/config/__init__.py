@@ -322,8 +322,21 @@ class Config(Section):
         # The rate, the rails' data rate and the bus speed together decide whether every tick gets a
         # fresh rail conversion (sampling/bus_budget.py). The error is raised at one of those keys so
         # that the message names it and its line: the first the file sets of the ones that can fix it.
-        budget = tick_bus_budget(self.sampling.rate_hz, self.rails.data_rate_sps, self.i2c.bus_hz)
+        # With footstrikes on, the tick drains the accelerometer's FIFO instead of one read.
+        fifo_chip = self.incline.chip if self.footstrikes.enabled else None
+        budget = tick_bus_budget(self.sampling.rate_hz, self.rails.data_rate_sps, self.i2c.bus_hz,
+                                 fifo_chip=fifo_chip)
         problems = budget.problems()
+        if fifo_chip is not None:
+            from pi_service.drivers.accelerometer import CHIP_NAMES, footstrike_stream
+
+            stream = footstrike_stream(fifo_chip)
+            if self.sampling.rate_hz < stream.loop_rate_min_hz():
+                problems.append(
+                    f"{self.sampling.rate_hz:g} Hz is too slow for the {CHIP_NAMES[fifo_chip]}'s FIFO at "
+                    f"{stream.data_rate_hz:g} Hz (it holds {stream.holds_s() * 1000:.0f} ms; a late tick would lose "
+                    f"footstrike samples): at least {math.ceil(stream.loop_rate_min_hz())} Hz, or set "
+                    f"footstrikes.enabled = false")
         if not problems:
             return self
         keys = [("i2c", "bus_hz"), ("sampling", "rate_hz")]

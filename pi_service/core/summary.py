@@ -1,4 +1,5 @@
-"""A session's summary for the history: distance, time steep, top speed, and each rule's count and time."""
+"""A session's summary for the history: distance, time steep, top speed, average cadence, and
+each rule's count and time."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass, field
 
 from pi_service.core.events import INTERVAL_KINDS, Event
 from pi_service.core.sample import Sample
+from pi_service.units import kmh_to_mps
 
 
 @dataclass
@@ -18,10 +20,20 @@ class SessionSummary:
     ended_t: float | None = None
     rules: dict[str, dict[str, float]] = field(default_factory=dict)
     _open: dict[tuple, float] = field(default_factory=dict)
+    # The cadence's time integral (spm x s) and the time it covers: the seconds the belt
+    # moved with someone stepping on it.
+    _steps: float = 0.0
+    _stepping_s: float = 0.0
 
     @property
     def duration_s(self) -> float:
         return (self.ended_t if self.ended_t is not None else self.last_t) - self.started_t
+
+    @property
+    def cadence_spm(self) -> float | None:
+        """The average cadence while walking, weighted by time; None if no footstrike was felt
+        with the belt moving (footstrikes off, a recording without them, nobody on the belt)."""
+        return None if self._stepping_s <= 0 else round(self._steps / self._stepping_s, 1)
 
     def to_dict(self) -> dict:
         rules = {kind: dict(v) for kind, v in self.rules.items()}
@@ -29,15 +41,17 @@ class SessionSummary:
             rules.setdefault(kind, {"count": 0, "seconds": 0.0})["seconds"] += max(0.0, self.last_t - since)
         return {"started_t": self.started_t, "ended_t": self.ended_t, "duration_s": round(self.duration_s, 2),
                 "distance_m": round(self.distance_m, 1), "steep_s": round(self.steep_s, 1),
-                "max_speed_mps": round(self.max_speed_mps, 3),
+                "max_speed_mps": round(self.max_speed_mps, 3), "cadence_avg_spm": self.cadence_spm,
                 "rules": {k: {"count": int(v["count"]), "seconds": round(v["seconds"], 1)} for k, v in rules.items()}}
 
 
 class SummaryBuilder:
-    """Fed the samples and events of one session at a time."""
+    """Fed the samples and events of one session at a time. `moving_mps`: the belt speed from
+    which the belt counts as moving (the session's start speed)."""
 
-    def __init__(self, steep_pct: float):
+    def __init__(self, steep_pct: float, moving_mps: float = kmh_to_mps(0.5)):
         self.steep_pct = steep_pct
+        self.moving_mps = moving_mps
         self.current: SessionSummary | None = None
         self._prev: Sample | None = None
 
@@ -60,6 +74,13 @@ class SummaryBuilder:
             summary.distance_m += 0.5 * (s.speed_mps + prev.speed_mps) * dt
         if prev.incline_pct is not None and prev.incline_pct >= self.steep_pct:
             summary.steep_s += dt
+        # Each interval at the cadence its first sample read, as steep_s counts the grade: an
+        # unknown cadence (None, NaN) and a belt standing still or unknown count for nothing,
+        # and 0 (nobody stepping: stepped off, on the side rails) is left out of the average.
+        cadence, speed = prev.cadence_spm, prev.speed_mps
+        if cadence is not None and cadence > 0 and speed is not None and speed >= self.moving_mps:
+            summary._steps += cadence * dt
+            summary._stepping_s += dt
 
     def add_event(self, event: Event) -> None:
         summary = self.current

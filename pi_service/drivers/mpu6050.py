@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pi_service.drivers.fifo import FifoRead, FifoStream
 from pi_service.drivers.i2c import I2CDevice
 from pi_service.errors import WiringError
 from pi_service.units import STANDARD_GRAVITY
@@ -87,6 +88,11 @@ LP_WAKE_CTRL_HZ = (1.25, 5.0, 20.0, 40.0)  # PWR_MGMT_2 [7:6], in CYCLE mode (RM
 FIFO_SIZE = 1024  # bytes (PS 7.17)
 ACCEL_FRAME = 6  # ACCEL_XOUT_H .. ACCEL_ZOUT_L, the only data this driver puts in the FIFO
 SMBUS_CHUNK = 30  # whole frames in one read, within the kernel's 32-byte SMBus block
+FIFO_FRAMES_MAX = FIFO_SIZE // ACCEL_FRAME  # 170 whole samples; the 171st overflows it
+# The chip has no watermark; a drain that finds 3/4 of the FIFO filled (128 samples, 0.26 s at
+# 500 Hz) came far later than its period, with a quarter left before samples are lost: the
+# same share as the ADXL345's watermark (drivers/adxl345.py).
+FIFO_WATERMARK_BYTES = FIFO_SIZE * 3 // 4
 
 
 def counts_to_mps2(counts: int, afs_sel: int = AFS_SEL_DECK) -> float:
@@ -125,17 +131,27 @@ def sample_rate_for(rate_hz: float) -> SampleRate:
     return SampleRate(divider, dlpf_cfg)
 
 
-@dataclass(frozen=True)
-class FifoRead:
-    samples: list[tuple[float, float, float]]  # oldest first, m/s^2
-    overflowed: bool  # samples were lost since the last read; the FIFO was reset to realign
-
-
 class MPU6050:
     def __init__(self, device: I2CDevice, afs_sel: int = AFS_SEL_DECK):
         self.device = device
         self.afs_sel = afs_sel
         self.sample_rate: SampleRate | None = None
+
+    @staticmethod
+    def fifo_stream(rate_hz: float) -> FifoStream:
+        """The FIFO stream `start(rate_hz)` and `start_fifo()` give: the Sample Rate `start` picks."""
+        return FifoStream(sample_rate_for(rate_hz).hz, FIFO_FRAMES_MAX)
+
+    @staticmethod
+    def fifo_reads(entries: int) -> tuple[int, ...]:
+        """The register reads (bytes each) of a drain of `entries` samples: INT_STATUS,
+        FIFO_COUNTH/L, then the frames in SMBus-sized chunks of FIFO_R_W."""
+        remaining = entries * ACCEL_FRAME
+        chunks = []
+        while remaining:
+            chunks.append(min(remaining, SMBUS_CHUNK))
+            remaining -= chunks[-1]
+        return (1, 2, *chunks)
 
     def start(self, rate_hz: float = 200) -> None:
         """Check WHO_AM_I, configure range, Sample Rate and filter while asleep, then wake on the gyro's PLL.
@@ -205,14 +221,12 @@ class MPU6050:
         """
         if self.device.read_u8(REG_INT_STATUS) & INT_FIFO_OFLOW:
             self.start_fifo()
-            return FifoRead([], True)
-        frames = self.fifo_count() // ACCEL_FRAME
+            return FifoRead([], True, True)
+        count = self.fifo_count()
+        frames = count // ACCEL_FRAME
         data = bytearray()
-        remaining = frames * ACCEL_FRAME
-        while remaining:
-            chunk = min(remaining, SMBUS_CHUNK)
+        for chunk in self.fifo_reads(frames)[2:]:
             data += self.device.read(REG_FIFO_R_W, chunk)  # FIFO_R_W does not advance the pointer
-            remaining -= chunk
         samples = [decode_acceleration(data[i:i + ACCEL_FRAME], self.afs_sel)
                    for i in range(0, len(data), ACCEL_FRAME)]
-        return FifoRead(samples, False)
+        return FifoRead(samples, False, count >= FIFO_WATERMARK_BYTES)

@@ -31,7 +31,7 @@ class AlertBoard:
             key = (event.kind, event.detail.get("channel"))
             if event.phase == "start":
                 self.active[key] = {"kind": event.kind, "since_t": event.t, "message": event.message,
-                                    "detail": event.detail}
+                                    "level": event.level, "detail": event.detail}
             elif event.phase == "end":
                 self.active.pop(key, None)
         self.recent = (self.recent + [event.to_dict()])[-self.recent_events:]

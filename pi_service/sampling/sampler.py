@@ -88,10 +88,12 @@ class Sampler:
         self._handle(self.responses.answer(name, kind, seconds, now), now)
 
     def snapshot(self, sample: Sample, with_events: bool = True) -> dict:
-        return self.snapshots.make(sample, self.engine.sessions.current, self.alerts, self.responses, with_events)
+        return self.snapshots.make(sample, self.engine.sessions.current, self.alerts, self.responses, with_events,
+                                   summary=self.sessions.summary.current)
 
     def snapshot_json(self, sample: Sample) -> bytes:
-        return self.snapshots.json(sample, self.engine.sessions.current, self.alerts, self.responses)
+        return self.snapshots.json(sample, self.engine.sessions.current, self.alerts, self.responses,
+                                   summary=self.sessions.summary.current)
 
     def _recalibrate(self) -> None:
         pending = None if self.calibration is None else self.calibration.take()

@@ -9,31 +9,49 @@ the adapter timeout would take a tick past two periods (200 Hz), a thread does t
 tick waits for them up to a deadline; elsewhere they run inline. Only the jobs touch the
 chips' drivers; the guards and this tick's readings are kept by the loop's thread.
 The incline itself is worked out by `signals/incline.py` (a footstrike's jolt holds it;
-only half a second of readings far from 1 g is a fault). The ADS1115's two rails are
+only half a second of readings far from 1 g is a fault). With `[footstrikes] enabled` the
+accelerometer streams at >= 400 Hz into its FIFO, drained each tick (`FifoFeed`): every
+sample, timestamped by `sampling/fifo_clock.py`, feeds the incline's low-pass and the
+footstrike detector (`signals/footstrikes.py`); otherwise one reading per tick feeds the
+incline, as before. The ADS1115's two rails are
 read pipelined, one channel per tick: each tick collects the conversion started on the
 previous tick and starts the other channel, so the loop never waits for a conversion.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
 
-from pi_service.config import Config
+from pi_service.config import Config, FootstrikesConfig
 from pi_service.core.sample import Sample
 from pi_service.drivers.ads1115 import ADS1115
-from pi_service.drivers.accelerometer import build_accelerometer
+from pi_service.drivers.accelerometer import CHIP_NAMES, FOOTSTRIKE_RATE_HZ, build_accelerometer, footstrike_stream
 from pi_service.drivers.adxl345 import output_rate_hz
 from pi_service.drivers.belt_speed import BeltSpeedSensor
+from pi_service.drivers.fifo import FifoRead, FifoStream
 from pi_service.drivers.i2c import I2CDevice
+from pi_service.drivers.i2c_timing import register_read_s
 from pi_service.errors import HardwareError
+from pi_service.sampling.bus_budget import tick_bus_budget
 from pi_service.sampling.bus_worker import BusJob, BusWorker, bus_deadline_s, needs_deadline, run_inline
-from pi_service.signals.incline import InclineEstimate
+from pi_service.sampling.fifo_clock import FifoClock
+from pi_service.signals.footstrikes import FootstrikeDetector
+from pi_service.signals.incline import IMPLAUSIBLE_FAULT_S, InclineEstimate
+
+log = logging.getLogger(__name__)
 
 BACKOFF_FIRST_S = 0.05
 BACKOFF_MAX_S = 1.0
 ADS1115_IDLE_WAIT_S = 0.15  # the longest conversion there is: 8 SPS on a slow oscillator (1 / 7.2 s) and power-up
+# A drain that finds nothing is the tick's phase against the chip's rate, once; a FIFO that
+# stays empty this long has a chip that stopped measuring (reset, lost power): a fault, after
+# as long as the incline allows readings far from 1 g.
+FIFO_EMPTY_FAULT_S = IMPLAUSIBLE_FAULT_S
+OVERRUN_LOG_EVERY_S = 60.0  # overruns are logged at once, then summed up at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +91,93 @@ class DeviceGuard:
         self.fault = None
 
 
+class FifoFeed:
+    """The accelerometer's FIFO drains, timestamped, for the incline and the footstrike detector;
+    with the stream's figures and its overruns logged (never silent)."""
+
+    def __init__(self, chip: str, stream: FifoStream, footstrikes: FootstrikesConfig, count_after_s: float):
+        self.chip = chip
+        self.stream = stream
+        self.vertical_sign = -1.0 if footstrikes.vertical_axis == "-z" else 1.0
+        self.clock = FifoClock(stream.data_rate_hz, count_after_s)
+        self.detector = FootstrikeDetector(footstrikes.min_peak_g, footstrikes.refractory_s)
+        self.samples = 0  # read since start
+        self.overruns = 0
+        self.past_watermark = 0  # drains that found the FIFO past its watermark
+        self._empty_since: float | None = None
+        self._last_drain_t: float | None = None
+        self._logged_t = -math.inf
+        self._unlogged = 0  # overruns since the last log line
+
+    def restart(self, t: float) -> None:
+        """The chip was (re)started: its FIFO begins empty, its rate is to be measured again."""
+        self.clock.restart(self.stream.data_rate_hz)
+        self.detector.gap(t)
+        self._empty_since = self._last_drain_t = None
+
+    def stamped(self, t: float, read: FifoRead) -> list[tuple[float, tuple[float, float, float]]]:
+        """(timestamp, (x, y, z) m/s^2) for each sample of the drain at `t`, oldest first; an
+        overrun is counted, logged and told to the detector and the clock. HardwareError when
+        the FIFO has stayed empty for `FIFO_EMPTY_FAULT_S`."""
+        if read.past_watermark:
+            self.past_watermark += 1
+        if read.overflowed:
+            self._overran(t)
+        elif self._unlogged and t - self._logged_t >= OVERRUN_LOG_EVERY_S:
+            self._log_overruns(t, None)
+        self._last_drain_t = t
+        if read.samples or read.overflowed:
+            self._empty_since = None
+        elif self._empty_since is None:
+            self._empty_since = t
+        elif t - self._empty_since >= FIFO_EMPTY_FAULT_S:
+            empty_s = t - self._empty_since
+            self._empty_since = None
+            raise HardwareError(f"FIFO empty for {empty_s:.1f} s at {self.stream.data_rate_hz:g} Hz: "
+                                f"the chip stopped measuring (reset or lost power)")
+        self.samples += len(read.samples)
+        return list(zip(self.clock.stamp(t, len(read.samples)), read.samples))
+
+    def vertical_mps2(self, acceleration: tuple[float, float, float]) -> float:
+        return self.vertical_sign * acceleration[2]
+
+    def _overran(self, t: float) -> None:
+        since = None if self._last_drain_t is None else t - self._last_drain_t
+        self.overruns += 1
+        self._unlogged += 1
+        self.detector.gap(t)
+        self.clock.gap()
+        if t - self._logged_t >= OVERRUN_LOG_EVERY_S:
+            self._log_overruns(t, since)
+
+    def _log_overruns(self, t: float, since_s: float | None) -> None:
+        held = self.stream.holds_s()
+        late = "" if since_s is None else f", {since_s * 1000:.0f} ms after the drain before"
+        log.warning("%s FIFO overran %d time(s) since the last report (%d in all%s): samples were lost; "
+                    "a full FIFO lasts %.0f ms at %g Hz, so the sampling loop was that late",
+                    CHIP_NAMES[self.chip], self._unlogged, self.overruns, late, held * 1000,
+                    self.stream.data_rate_hz)
+        self._logged_t = t
+        self._unlogged = 0
+
+    def figures(self) -> dict:
+        return {"fifo_rate_hz": float(self.stream.data_rate_hz), "measured_rate_hz": round(self.clock.rate_hz, 2),
+                "samples": self.samples, "overruns": self.overruns, "past_watermark": self.past_watermark,
+                "footstrikes": self.detector.footstrikes, "off": None}
+
+
+def fifo_off_reason(config: Config) -> str | None:
+    """Why the FIFO cannot stream footstrikes at this config's loop rate, or None if it can: the
+    chip's FIFO must hold two periods' samples, so that one late tick loses none."""
+    stream = footstrike_stream(config.incline.chip)
+    needed = stream.loop_rate_min_hz()
+    if config.sampling.rate_hz >= needed:
+        return None
+    return (f"sampling.rate_hz {config.sampling.rate_hz:g} is below the {math.ceil(needed)} Hz the "
+            f"{CHIP_NAMES[config.incline.chip]}'s {stream.capacity}-sample FIFO needs at "
+            f"{stream.data_rate_hz:g} Hz (two periods' samples, at a 10 % fast oscillator): footstrikes off")
+
+
 class Sensors:
     def __init__(self, config: Config, open_bus: Callable[[int], object], pin_factory):
         self.config = config
@@ -99,8 +204,20 @@ class Sensors:
         self._incline = InclineEstimate(incline.smoothing_s)
         self._accel_rate = output_rate_hz(config.sampling.rate_hz)
         rate_hz = config.sampling.rate_hz
-        self._deadline_s = (bus_deadline_s(rate_hz)
-                            if needs_deadline(rate_hz, rails.data_rate_sps, config.i2c.bus_hz) else None)
+        self.fifo: FifoFeed | None = None  # None: footstrikes off, one reading per tick
+        self.fifo_off = None if not config.footstrikes.enabled else fifo_off_reason(config)
+        if self.fifo_off is not None:
+            log.warning("%s; raise it or set footstrikes.enabled = false", self.fifo_off)
+        elif config.footstrikes.enabled:
+            # The drain reads the FIFO's count after the rails' transfers when they share its bus.
+            before_s = (tick_bus_budget(rate_hz, rails.data_rate_sps, config.i2c.bus_hz).rails_bus_s
+                        if rails.i2c_bus == incline.i2c_bus else 0.0)
+            status_s = sum(register_read_s(n, config.i2c.bus_hz) for n in self.accelerometer.fifo_reads(0))
+            self.fifo = FifoFeed(incline.chip, footstrike_stream(incline.chip), config.footstrikes,
+                                 before_s + status_s)
+        fifo_chip = None if self.fifo is None else incline.chip
+        self._deadline_s = (bus_deadline_s(rate_hz) if needs_deadline(rate_hz, rails.data_rate_sps, config.i2c.bus_hz,
+                                                                      fifo_chip) else None)
         self._workers: dict[int, BusWorker] = {}  # started by the first tick: in the loop's thread
 
     def recalibrate(self, config: Config) -> None:
@@ -132,7 +249,10 @@ class Sensors:
             left, right = self._rails_result(t, outcomes[self.rails_guard])
         if self.incline_guard in outcomes:
             incline = self._incline_result(t, outcomes[self.incline_guard])
-        return Sample(t, self.belt.speed_mps(t), incline, left, right)
+        cadence = footstrike_g = None
+        if self.fifo is not None and self.incline_guard.fault is None:
+            cadence, footstrike_g = self.fifo.detector.reading(t)
+        return Sample(t, self.belt.speed_mps(t), incline, left, right, cadence, footstrike_g)
 
     def _on_the_buses(self, due: list[tuple[DeviceGuard, int, BusJob]]) -> list[object]:
         """Each job's outcome, the jobs on one bus in order: inline, or by each bus's worker
@@ -169,6 +289,17 @@ class Sensors:
         return [Fault(channel, guard.name, guard.fault, guard.since_t)
                 for guard in (self.rails_guard, self.incline_guard) if guard.fault is not None
                 for channel in guard.channels]
+
+    def footstrike_figures(self) -> dict | None:
+        """The FIFO stream's figures for the snapshot (loop.footstrikes); None with footstrikes
+        disabled. `off` says why the stream is not running when the config asks for it."""
+        if not self.config.footstrikes.enabled:
+            return None
+        if self.fifo is None:
+            stream = footstrike_stream(self.config.incline.chip)
+            return {"fifo_rate_hz": float(stream.data_rate_hz), "measured_rate_hz": None, "samples": 0,
+                    "overruns": 0, "past_watermark": 0, "footstrikes": 0, "off": self.fifo_off}
+        return self.fifo.figures()
 
     def device_errors(self) -> dict[str, int]:
         return {"ADS1115": self.rails_device.errors, self.incline_device.name: self.incline_device.errors}
@@ -225,11 +356,17 @@ class Sensors:
             guard.succeeded()
         return values
 
-    def _incline_transfers(self, init: bool) -> tuple[float, float, float]:
-        """The accelerometer's job: (x, y, z) in m/s^2. Runs where the bus work runs."""
+    def _incline_transfers(self, init: bool) -> tuple[float, float, float] | FifoRead:
+        """The accelerometer's job: (x, y, z) in m/s^2, or the FIFO's drain with footstrikes on.
+        Runs where the bus work runs."""
+        if self.fifo is None:
+            if init:
+                self.accelerometer.start(self._accel_rate)
+            return self.accelerometer.read_acceleration()
         if init:
-            self.accelerometer.start(self._accel_rate)
-        return self.accelerometer.read_acceleration()
+            self.accelerometer.start(FOOTSTRIKE_RATE_HZ)
+            self.accelerometer.start_fifo()
+        return self.accelerometer.read_fifo()
 
     def _incline_result(self, t: float, outcome) -> float | None:
         guard = self.incline_guard
@@ -238,14 +375,31 @@ class Sensors:
             return None
         if guard.needs_init:
             self._incline.reset()
+            if self.fifo is not None:
+                self.fifo.restart(t)
             guard.needs_init = False
-        acceleration = self.fresh_acceleration = outcome
         try:
-            incline = self._incline.update(t, acceleration, self.config.incline)
+            if self.fifo is None:
+                acceleration = self.fresh_acceleration = outcome
+                incline = self._incline.update(t, acceleration, self.config.incline)
+            else:
+                incline = self._drained(t, outcome)
         except HardwareError as exc:
             guard.failed(t, str(exc))
             return None
         guard.succeeded()
+        return incline
+
+    def _drained(self, t: float, read: FifoRead) -> float | None:
+        """Every sample of the drain through the incline's low-pass and into the footstrike
+        detector, each at its own time; the incline after the newest (held when none came)."""
+        fifo = self.fifo
+        incline = self._incline.value
+        for sample_t, acceleration in fifo.stamped(t, read):
+            fifo.detector.feed(sample_t, fifo.vertical_mps2(acceleration))
+            incline = self._incline.update(sample_t, acceleration, self.config.incline)
+        if read.samples:
+            self.fresh_acceleration = read.samples[-1]
         return incline
 
     def close(self) -> None:

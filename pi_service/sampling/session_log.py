@@ -1,4 +1,4 @@
-"""Each session's summary (time, distance, every rule's count and seconds), built from the
+"""Each session's summary (time, distance, cadence, every rule's count and seconds), built from the
 samples and the events, and kept in the history: every 2 s while it runs and when it ends."""
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ from pi_service.core.events import ACTION_KINDS, Event
 from pi_service.core.sample import Sample
 from pi_service.core.summary import SummaryBuilder
 from pi_service.storage.history import HistoryWriter
+from pi_service.units import kmh_to_mps
 
 SESSION_SAVE_EVERY_S = 2.0
 
 
 class SessionLog:
     def __init__(self, config: Config, history: HistoryWriter | None = None):
-        self.summary = SummaryBuilder(config.rules.steep_incline.grade_pct)
+        self.summary = SummaryBuilder(config.rules.steep_incline.grade_pct, kmh_to_mps(config.rules.session_start_kmh))
         self.history = history
         self._saved_t = float("-inf")
 

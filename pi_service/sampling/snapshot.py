@@ -1,6 +1,7 @@
 """The snapshot the sampling loop publishes each tick for the web process (and, later, the
-MQTT publisher): the readings, the session, the alerts and nudges, the faults, the loop's
-own figures, the console and the ramp. Serialised with the alerts' and events' JSON
+MQTT publisher): the readings (the footstrike channels among them), the session, the alerts
+and nudges, the faults, the loop's own figures (the accelerometer's FIFO among them), the
+console and the ramp. Serialised with the alerts' and events' JSON
 spliced in as `AlertBoard` keeps it, since re-encoding them every tick is most of the cost."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pi_service.config import Config
 from pi_service.console.link import ConsoleLink
 from pi_service.core.sample import Sample
 from pi_service.core.session import Session
+from pi_service.core.summary import SessionSummary
 from pi_service.recording import RecordingWriter
 from pi_service.sampling.alerts import AlertBoard
 from pi_service.sampling.sensors import Sensors
@@ -36,7 +38,8 @@ class SnapshotMaker:
         self.started_t: float | None = None  # the first snapshot's time: when this loop started
 
     def make(self, sample: Sample, session: Session | None, alerts: AlertBoard, responses: Responses,
-             with_events: bool = True) -> dict:
+             with_events: bool = True, summary: SessionSummary | None = None) -> dict:
+        """`summary`: the session's summary so far (sampling/session_log.py), for its average cadence."""
         if self.started_t is None:
             self.started_t = sample.t
         return {
@@ -45,9 +48,9 @@ class SnapshotMaker:
             "incline_pct": sample.incline_pct,
             "rail_left_n": sample.rail_left_n,
             "rail_right_n": sample.rail_right_n,
-            "session": None if session is None else {
-                "started_t": session.started_t, "elapsed_s": round(session.elapsed_s, 2),
-                "distance_m": round(session.distance_m, 2)},
+            "cadence_spm": sample.cadence_spm,
+            "footstrike_g": sample.footstrike_g,
+            "session": self.session(session, summary),
             **({"alerts": list(alerts.active.values()), "events": alerts.recent} if with_events else {}),
             "nudges": responses.nudges.status(sample.t),
             "faults": self.faults(sample.t),
@@ -57,10 +60,22 @@ class SnapshotMaker:
             "sim": None if self.treadmill is None else self.treadmill.describe(),
         }
 
-    def json(self, sample: Sample, session: Session | None, alerts: AlertBoard, responses: Responses) -> bytes:
+    def json(self, sample: Sample, session: Session | None, alerts: AlertBoard, responses: Responses,
+             summary: SessionSummary | None = None) -> bytes:
         """`make(...)` serialised, the alerts and events spliced in from `alerts`' own JSON."""
-        text = json.dumps(self.make(sample, session, alerts, responses, with_events=False), separators=(",", ":"))
+        text = json.dumps(self.make(sample, session, alerts, responses, with_events=False, summary=summary),
+                          separators=(",", ":"))
         return (text[:-1] + ',"alerts":' + alerts.active_json + ',"events":' + alerts.recent_json + "}").encode()
+
+    @staticmethod
+    def session(session: Session | None, summary: SessionSummary | None) -> dict | None:
+        """The session under way, with its average cadence from its summary (None until one
+        is felt, or while the summary is not yet this session's)."""
+        if session is None:
+            return None
+        same = summary is not None and summary.started_t == session.started_t
+        return {"started_t": session.started_t, "elapsed_s": round(session.elapsed_s, 2),
+                "distance_m": round(session.distance_m, 2), "cadence_spm": summary.cadence_spm if same else None}
 
     def faults(self, t: float) -> list[dict]:
         """The sensors' faults, the console link's, and the disk's (recording, history)."""
@@ -76,7 +91,9 @@ class SnapshotMaker:
         return faults
 
     def loop(self) -> dict:
-        """The loop's own figures: rate, lateness, overruns, device errors, belt pulses."""
+        """The loop's own figures: rate, lateness, overruns, device errors, belt pulses, and the
+        accelerometer's FIFO stream with its footstrikes (None when footstrikes are off). A FIFO
+        overrun is counted there, not listed in `faults`: samples were lost, the sensor works."""
         figures = self.stats.figures
         return {
             "target_hz": self.config.sampling.rate_hz,
@@ -94,4 +111,5 @@ class SnapshotMaker:
             "belt_pulses": self.sensors.belt.pulses,
             "belt_glitches": self.sensors.belt.glitches,
             "recording_dropped": 0 if self.recorder is None else self.recorder.dropped,
+            "footstrikes": self.sensors.footstrike_figures(),
         }

@@ -1,7 +1,7 @@
-"""The deck's incline from the accelerometer's gravity vector: the grade of the deck's
-pitch, calibrated and low-passed. A reading far from 1 g is a footstrike's jolt, not a
-fault: the incline holds its last value; only `IMPLAUSIBLE_FAULT_S` of such readings
-says the chip is not at rest on a deck (reset, or loose)."""
+"""The deck's incline from the accelerometer's gravity vector, low-passed: the grade of its
+pitch, calibrated. A reading far from 1 g is a footstrike's jolt, not a fault; only
+`IMPLAUSIBLE_FAULT_S` of such readings in a row says the chip is not at rest on a deck
+(reset, or loose)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ from pi_service.units import STANDARD_GRAVITY
 
 GRAVITY_PLAUSIBLE_MPS2 = (4.9, 14.7)  # 0.5 g .. 1.5 g: anything else is not a chip at rest on a deck
 IMPLAUSIBLE_FAULT_S = 0.5
+# Readings the vector takes: a footstrike's jolt swings from about +2.5 g to nearly 0 g on a
+# running deck, and all of it averages out; a reading of (almost) nothing is a chip reset
+# (its data registers read 0), and beyond 4 g a blow to the sensor, not the deck's motion.
+VECTOR_TAKES_MPS2 = (0.05 * STANDARD_GRAVITY, 4.0 * STANDARD_GRAVITY)
 
 
 class LowPass:
@@ -39,26 +43,48 @@ class LowPass:
 
 
 class InclineEstimate:
+    """The gravity vector low-passed axis by axis, and the grade of its pitch (spec 7.2).
+
+    Every reading goes into the vector, a footstrike's too: the deck's jolts average out
+    (the deck comes back to where it was), while the grade of each reading would not (it is
+    not linear in the axes), and leaving the jolts' peaks out would bias it too (at 10 km/h
+    by +0.4 % grade). Only readings of almost nothing (a reset chip) or of a blow are left
+    out (`VECTOR_TAKES_MPS2`): the grade holds then."""
+
     def __init__(self, smoothing_s: float):
-        self.filter = LowPass(smoothing_s)
+        self.axes = (LowPass(smoothing_s), LowPass(smoothing_s), LowPass(smoothing_s))
         self.implausible_since: float | None = None
+        self.grade: float | None = None
+
+    @property
+    def value(self) -> float | None:
+        """The incline now (the last grade), without a new reading."""
+        return self.grade
 
     def reset(self) -> None:
         """Start the low-pass afresh (the chip was re-initialised)."""
-        self.filter.reset()
+        for axis in self.axes:
+            axis.reset()
+        self.grade = None
 
     def update(self, t: float, acceleration: tuple[float, float, float], incline: InclineConfig) -> float | None:
         """The incline in % after the reading at `t` (m/s^2 per axis), with `incline`'s axis,
         zero and span; None until a plausible reading. HardwareError once readings have been
         implausible for `IMPLAUSIBLE_FAULT_S`."""
         magnitude = math.sqrt(sum(a * a for a in acceleration))
-        if not GRAVITY_PLAUSIBLE_MPS2[0] <= magnitude <= GRAVITY_PLAUSIBLE_MPS2[1]:
+        plausible = GRAVITY_PLAUSIBLE_MPS2[0] <= magnitude <= GRAVITY_PLAUSIBLE_MPS2[1]
+        if not plausible:
             if self.implausible_since is None:
                 self.implausible_since = t
             if t - self.implausible_since >= IMPLAUSIBLE_FAULT_S:
                 self.implausible_since = None
                 raise HardwareError(f"reads {magnitude / STANDARD_GRAVITY:.2f} g, not about 1 g: chip reset or loose")
-            return self.filter.value
-        self.implausible_since = None
-        grade = grade_pct(pitch_deg(acceleration, incline.forward_axis), incline.zero_deg, incline.span)
-        return self.filter.update(t, grade)
+            if self.grade is None:
+                return None  # no vector to start from: a jolt is not the first reading
+            if not VECTOR_TAKES_MPS2[0] <= magnitude <= VECTOR_TAKES_MPS2[1]:
+                return self.grade
+        else:
+            self.implausible_since = None
+        vector = tuple(axis.update(t, a) for axis, a in zip(self.axes, acceleration))
+        self.grade = grade_pct(pitch_deg(vector, incline.forward_axis), incline.zero_deg, incline.span)
+        return self.grade

@@ -38,8 +38,9 @@ class VirtualTreadmill:
         # A transfer holds its caller as long as it holds the wire: on a test's fake clock, that clock's sleep.
         self.sleep = sleep or getattr(clock, "sleep", time.sleep)
         self.scenario = scenario or load_scenario(config.sim.scenario)
+        self.roller_diameter_m = roller_diameter_m or config.belt.roller_diameter_m
         self.world = World(self.scenario, clock, config.sim.speedup if speedup is None else speedup,
-                           config.sim.noise if noise is None else noise, seed)
+                           config.sim.noise if noise is None else noise, seed, self.roller_diameter_m)
         self.buses: dict[int, SimI2CBus] = {}
         rails = config.rails
         # The rail sensors behave as the config's calibration says, so the demo reads true.
@@ -58,7 +59,7 @@ class VirtualTreadmill:
         belt = config.belt
         self.belt_pin = self.pin_factory.pin(belt.gpio)
         self.roller = Roller(self.belt_pin, self.world.belt_speed_mps, belt.magnets,
-                             roller_diameter_m or belt.roller_diameter_m,
+                             self.roller_diameter_m,
                              active_low=belt.pull_up, clock=clock)
         self.buzzer_pin = self.pin_factory.pin(config.buzzer.gpio)
         self.console = None
@@ -87,8 +88,17 @@ class VirtualTreadmill:
         return zero_v + self.world.rail_forces_n(t)[side] / n_per_v
 
     def _acceleration(self, t: float) -> tuple[float, float, float]:
-        x, y, z = gravity_on_deck(self.world.deck_pitch_deg(t) + self.deck_zero_deg, self.config.incline.forward_axis)
-        return x, y, z + self.world.deck_vibration_mps2()
+        """What the deck accelerometer feels at `t`: gravity on the tilted deck, and the deck's
+        shaking (footstrikes, the belt drive, noise): vertical along the chip's z axis, normal to
+        the deck, and to and fro along its forward axis."""
+        forward_axis = self.config.incline.forward_axis
+        x, y, z = gravity_on_deck(self.world.deck_pitch_deg(t) + self.deck_zero_deg, forward_axis)
+        fore_aft = self.world.deck_fore_aft_mps2(t)
+        if forward_axis.endswith("x"):
+            x += fore_aft
+        else:
+            y += fore_aft
+        return x, y, z + self.world.deck_vibration_mps2(t)
 
     def start(self) -> None:
         self.roller.start()

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     steep_s REAL NOT NULL,             -- time at or above the steep grade
     max_speed_mps REAL NOT NULL,
     rules TEXT NOT NULL,               -- JSON: {kind: {"count": n, "seconds": s}}
-    interrupted INTEGER NOT NULL DEFAULT 0  -- 1: the daemon died mid-session; ended at its last save
+    interrupted INTEGER NOT NULL DEFAULT 0, -- 1: the daemon died mid-session; ended at its last save
+    cadence_avg_spm REAL               -- spm while walking, time-weighted; NULL: no footstrike felt
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -46,6 +47,13 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_session ON events(session_id, t);
 """
+
+# Columns added to `sessions` since its first version, in order: a history written before
+# them gains them when it is opened (its old sessions read 0 and NULL).
+ADDED_COLUMNS = (
+    ("interrupted", "INTEGER NOT NULL DEFAULT 0"),  # sessions a crash left open
+    ("cadence_avg_spm", "REAL"),  # footstrikes (issue 16)
+)
 
 
 def _iso(wall: float) -> str:
@@ -61,8 +69,9 @@ class History:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(sessions)")}
-        if "interrupted" not in columns:  # a history from before sessions could be interrupted
-            self.db.execute("ALTER TABLE sessions ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0")
+        for name, declaration in ADDED_COLUMNS:
+            if name not in columns:
+                self.db.execute(f"ALTER TABLE sessions ADD COLUMN {name} {declaration}")
         self.db.commit()
 
     def close_interrupted(self, keep_started_t: float | None = None) -> int | None:
@@ -84,14 +93,15 @@ class History:
         values = (_iso(summary["started_t"] + wall_offset),
                   None if summary["ended_t"] is None else _iso(summary["ended_t"] + wall_offset),
                   summary["started_t"], summary["duration_s"], summary["distance_m"], summary["steep_s"],
-                  summary["max_speed_mps"], json.dumps(summary["rules"], sort_keys=True))
+                  summary["max_speed_mps"], json.dumps(summary["rules"], sort_keys=True),
+                  summary.get("cadence_avg_spm"))
         if session_id is None:
             cursor = self.db.execute(
                 "INSERT INTO sessions (started_at, ended_at, started_t, duration_s, distance_m, steep_s,"
-                " max_speed_mps, rules) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+                " max_speed_mps, rules, cadence_avg_spm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
             return int(cursor.lastrowid)
         self.db.execute("UPDATE sessions SET started_at=?, ended_at=?, started_t=?, duration_s=?, distance_m=?,"
-                        " steep_s=?, max_speed_mps=?, rules=? WHERE id=?", (*values, session_id))
+                        " steep_s=?, max_speed_mps=?, rules=?, cadence_avg_spm=? WHERE id=?", (*values, session_id))
         return session_id
 
     def next_event_id(self) -> int:

@@ -6,6 +6,11 @@ such command at all, and the sim controls exist only in sim mode.
 Commands go to the sampling process over its command pipe; the answer is 202: the
 sampler takes it on its next tick (within 10 ms). Bodies are read as strict JSON
 (errors.py), at most 16 KiB, and only once the token has been checked (limits.py).
+
+The belt alarm (`unattended_belt`, nudges.py ALARMS) is neither snoozed nor acknowledged:
+both answer 409 with the reason. A moving belt with nobody on it is stopped with the safety
+key, not silenced from a phone. The sampler refuses it too, but only the answer here can
+tell the person why.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from enum import Enum
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from pi_service.actions.nudges import PATTERNS
+from pi_service.actions.nudges import ALARM_REFUSAL, ALARMS, PATTERNS
 from pi_service.web.errors import StrictJsonRoute
 from pi_service.web.guard import require_pairing
 
@@ -47,6 +52,17 @@ UNAUTHORISED = {401: {"description": "no pairing token"},
                 429: {"description": "too many wrong tokens from this address: try again after Retry-After seconds"}}
 
 
+ALARM_REFUSED = {409: {"description": "the belt alarm (unattended_belt) is not silenced from the phone: "
+                                     "stop the belt with the safety key"}}
+
+
+def _answer(request: Request, name: str, kind: str, value: float = 0.0) -> Accepted:
+    """A person's answer to a kind of nudge, refused for an alarm."""
+    if kind in ALARMS:
+        raise HTTPException(409, ALARM_REFUSAL)
+    return _send(request, name, kind, value)
+
+
 def _send(request: Request, name: str, kind: str = "", value: float = 0.0) -> Accepted:
     try:
         request.app.state.source.commands.send(name, kind, value)
@@ -55,16 +71,19 @@ def _send(request: Request, name: str, kind: str = "", value: float = 0.0) -> Ac
     return Accepted(accepted=f"{name} {kind}".strip())
 
 
-@router.post("/api/nudges/{kind}/snooze", response_model=Accepted, status_code=202, responses=UNAUTHORISED,
-             summary="keep one kind of nudge quiet for a while (10 min by default)")
+@router.post("/api/nudges/{kind}/snooze", response_model=Accepted, status_code=202,
+             responses={**UNAUTHORISED, **ALARM_REFUSED},
+             summary="keep one kind of nudge quiet for a while (10 min by default); not the belt alarm")
 def snooze(request: Request, kind: Kind, body: Snooze | None = None):
-    return _send(request, "snooze", kind.value, (body or Snooze()).minutes * 60)
+    return _answer(request, "snooze", kind.value, (body or Snooze()).minutes * 60)
 
 
-@router.post("/api/nudges/{kind}/acknowledge", response_model=Accepted, status_code=202, responses=UNAUTHORISED,
-             summary="quiet a raised interval until it ends; for steep_incline this also defers the ramp-down")
+@router.post("/api/nudges/{kind}/acknowledge", response_model=Accepted, status_code=202,
+             responses={**UNAUTHORISED, **ALARM_REFUSED},
+             summary="quiet a raised interval until it ends; for steep_incline this also defers the ramp-down; "
+                     "not the belt alarm")
 def acknowledge(request: Request, kind: Kind):
-    return _send(request, "acknowledge", kind.value)
+    return _answer(request, "acknowledge", kind.value)
 
 
 @router.post("/api/ramp/stop", response_model=Accepted, status_code=202, responses=UNAUTHORISED,

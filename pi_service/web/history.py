@@ -10,6 +10,8 @@ from datetime import datetime, timedelta, timezone
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from pi_service.storage.history import ADDED_COLUMNS
+
 router = APIRouter()
 
 
@@ -24,6 +26,9 @@ class SessionOut(BaseModel):
     rules: dict[str, dict[str, float]] = Field(description="per rule kind: count and total seconds")
     interrupted: bool = Field(False, description="the daemon stopped mid-session (a crash, a power cut): "
                                                  "the session ends where it was last saved")
+    cadence_avg_spm: float | None = Field(None, description="average cadence while the belt moved and someone "
+                                                            "stepped on it, footstrikes per minute (time-weighted); "
+                                                            "null when no footstrike was felt or sensed")
 
 
 class SessionPage(BaseModel):
@@ -74,11 +79,11 @@ def _session(row: sqlite3.Row) -> SessionOut:
 
 
 def _columns(db: sqlite3.Connection) -> str:
-    """The session columns to read: a history written before sessions could be interrupted
-    has no such column (and a read-only reader cannot add it)."""
+    """The session columns to read: a history written before a column was added has none
+    (storage/history.py's ADDED_COLUMNS; a read-only reader cannot add it), and reads its default."""
     have = {row[1] for row in db.execute("PRAGMA table_info(sessions)")}
-    return "id, started_at, ended_at, duration_s, distance_m, steep_s, max_speed_mps, rules" + (
-        ", interrupted" if "interrupted" in have else "")
+    return "id, started_at, ended_at, duration_s, distance_m, steep_s, max_speed_mps, rules" + "".join(
+        f", {name}" for name, _ in ADDED_COLUMNS if name in have)
 
 
 HISTORY_UNREADABLE = {503: {"description": "the history file cannot be read (a full or failing disk)"}}

@@ -5,8 +5,9 @@ Debian's python3 and nothing but the standard library; writes /pibox/box/results
 The hardware is the kernel's own simulations, set up as a Raspberry Pi 4 looks:
 - gpio-sim: one 58-line bank, /dev/gpiochip0 (the Pi 4's header is lines 0-27); the
   belt sensor's line is driven from the sim side (its `pull`), the buzzer's read there;
-- i2c-stub at 0x48 (ADS1115, 16-bit registers) and 0x53 (ADXL345), on /dev/i2c-1 as on a
-  Pi (the q35 machine's own SMBus controller takes i2c-0);
+- i2c-stub at 0x48 (ADS1115, 16-bit registers) and 0x53 (ADXL345, its FIFO_STATUS preloaded
+  so the daemon's FIFO drain finds entries), on /dev/i2c-1 as on a Pi (the q35 machine's own
+  SMBus controller takes i2c-0);
 - ttyS1, the guest's second UART, is the console link; /dev/serial0 points to it as
   Raspberry Pi OS's udev rule makes it point to the Pi's UART;
 - /proc/device-tree (pibox_dt.ko) names a Raspberry Pi 4 Model B for gpiozero.
@@ -37,6 +38,7 @@ PI_REVISION = 0xC03114  # Raspberry Pi 4 Model B rev 1.4, 4 GB
 BELT_LINE, BUZZER_LINE = 17, 18  # the example config's BCM numbers
 STUB_BUS = 1
 ADS1115, ADXL345 = 0x48, 0x53
+ADXL345_FIFO_STATUS, ADXL345_FIFO_ENTRIES = 0x39, 4  # data sheet Table 19; see i2c_stub()
 VOLTS_PER_COUNT = 4.096 / 32768  # the example config's full scale
 SIM = Path("/sys/devices/platform/gpio-sim.0")  # filled in by gpio_sim()
 
@@ -198,6 +200,12 @@ def i2c_stub() -> None:
         raise Failed(f"i2c-{STUB_BUS} is {name!r}, not the stub")
     set_rails_volts(0.5)  # the example config's zero: hands off
     sh("i2cset", "-y", str(STUB_BUS), f"0x{ADXL345:02x}", "0x00", "0xe5", "b")  # DEVID
+    # FIFO_STATUS's entries: with footstrikes on (the example config) the daemon drains the FIFO each
+    # tick, INT_SOURCE (0x30, left 0: no overrun), FIFO_STATUS, then one DATAX0 read per entry. The
+    # stub's registers do not pop, so every tick finds these 4 entries, what a 400 Hz FIFO gives a
+    # 100 Hz loop, each the deck set_deck wrote; left 0, the FIFO would read as empty, a fault in 0.5 s.
+    sh("i2cset", "-y", str(STUB_BUS), f"0x{ADXL345:02x}", f"0x{ADXL345_FIFO_STATUS:02x}",
+       f"0x{ADXL345_FIFO_ENTRIES:02x}", "b")
     set_deck(0, 0, 256)
 
 

@@ -6,9 +6,12 @@ const $ = (id) => document.getElementById(id);
 const KIND_NAMES = {
   rail_lean: "Leaning on the rails", rail_hold: "Holding the rails", steep_incline: "Steep climb",
   speed_jump: "Speed jump", no_warmup: "No warm-up", abrupt_stop: "Abrupt stop", sensor_fault: "Sensor fault",
-  incline_ramp: "Incline ramp-down",
+  unattended_belt: "Belt running, nobody on it", overstride: "Overstriding", incline_ramp: "Incline ramp-down",
 };
-const PRIORITY = ["steep_incline", "rail_lean", "speed_jump", "abrupt_stop", "rail_hold", "no_warmup", "sensor_fault"];
+const PRIORITY = ["steep_incline", "rail_lean", "speed_jump", "abrupt_stop", "rail_hold", "overstride", "no_warmup",
+  "sensor_fault"];
+// Alarms get the banner, not the nudge card: they are stopped with the safety key, not snoozed.
+const ALARM_KINDS = ["unattended_belt"];
 const INSTANT_SHOWN_S = 20;
 const WINDOW_S = 300;
 const RAIL_FULL_N = 150;
@@ -85,6 +88,10 @@ $("theme").addEventListener("click", () => {
   localStorage.setItem(THEME_KEY, next);
   applyTheme(next);
   rebuildCharts();
+});
+// Following the phone's own light or dark: the charts take their colours when built.
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+  if (!document.documentElement.dataset.theme) rebuildCharts();
 });
 
 // ---- formatting ----
@@ -174,6 +181,8 @@ function onStatus(status) {
   $("elapsed").textContent = session ? clock(session.elapsed_s) : "–";
   const km = session ? session.distance_m / 1000 : null;
   $("distance").textContent = km === null ? "–" : fixed(unitLabel === "mph" ? km / 1.609344 : km, 2);
+  $("cadence").textContent = fixed(status.cadence_spm, 0);  // 0 is nobody stepping: shown as 0, not a dash
+  $("footstrike").textContent = fixed(status.footstrike_g, 2);
   const left = status.rail_left_n, right = status.rail_right_n;
   $("rail-left").style.width = Math.min(100, Math.max(0, (left || 0) / RAIL_FULL_N * 100)) + "%";
   $("rail-right").style.width = Math.min(100, Math.max(0, (right || 0) / RAIL_FULL_N * 100)) + "%";
@@ -187,6 +196,7 @@ function onStatus(status) {
   while (series.t.length && series.t[0] < status.t - WINDOW_S) Object.values(series).forEach((a) => a.shift());
   if (Date.now() - lastChartAt > 1000) { lastChartAt = Date.now(); drawCharts(); }
 
+  showAlarm(status);
   showNudge(status);
   showRamp(status);
   showSim(status);
@@ -198,6 +208,7 @@ function activeNudge(status) {
   const acknowledged = (kind) => status.nudges && status.nudges[kind] && status.nudges[kind].acknowledged;
   const candidates = [];
   for (const alert of status.alerts || []) {
+    if (ALARM_KINDS.includes(alert.kind)) continue;
     if (!snoozed(alert.kind) && !acknowledged(alert.kind)) candidates.push({ kind: alert.kind, message: alert.message });
   }
   for (const event of status.events || []) {
@@ -207,6 +218,13 @@ function activeNudge(status) {
   }
   candidates.sort((a, b) => PRIORITY.indexOf(a.kind) - PRIORITY.indexOf(b.kind));
   return candidates[0] || null;
+}
+let alarmDetail = null;
+function showAlarm(status) {
+  const alarm = (status.alerts || []).find((alert) => ALARM_KINDS.includes(alert.kind));
+  $("alarm").hidden = !alarm;
+  const detail = alarm ? (alarm.message ? alarm.message + " " : "") + "The phone cannot silence it." : "";
+  if (detail !== alarmDetail) { alarmDetail = detail; $("alarm-detail").textContent = detail; }  // announced once
 }
 let nudgeKind = null;
 function showNudge(status) {
@@ -315,8 +333,9 @@ async function loadHistory(fresh) {
       when.textContent = new Date(s.started_at).toLocaleString() + (s.interrupted ? " (interrupted)" : s.ended_at ? "" : " (now)");
       const km = s.distance_m / 1000;
       const nudges = Object.entries(s.rules).filter(([, v]) => v.count).map(([k, v]) => (KIND_NAMES[k] || k) + " ×" + v.count);
+      const cadence = s.cadence_avg_spm == null ? "" : " · " + fixed(s.cadence_avg_spm, 0) + " steps/min";
       item.append(when, clock(s.duration_s) + " · " + fixed(unitLabel === "mph" ? km / 1.609344 : km, 2) +
-        (unitLabel === "mph" ? " mi" : " km") + (nudges.length ? " · " + nudges.join(", ") : ""));
+        (unitLabel === "mph" ? " mi" : " km") + cadence + (nudges.length ? " · " + nudges.join(", ") : ""));
       list.append(item);
     }
     sessionsShown += page.sessions.length;
