@@ -76,6 +76,10 @@ class SimStatus(BaseModel):
     scenario_t: float
     speedup: float
     controlled: bool = Field(False, description="the page's sim controls hold the speed or the rails")
+    walker_cadence_spm: float | None = Field(None, description="the simulated walker's true cadence (0 standing "
+                                             "or off the belt), to check the measured cadence_spm against")
+    off_belt: bool = Field(False, description="the simulated walker stands on the side rails")
+    buzzer_on: bool = Field(False, description="the virtual buzzer pin is driven now")
 
 
 class RampStatus(BaseModel):

@@ -7,7 +7,7 @@ import pytest
 
 from pi_service.config import Config
 from pi_service.errors import HardwareError
-from pi_service.signals.incline import IMPLAUSIBLE_FAULT_S, InclineEstimate
+from pi_service.signals.incline import IMPLAUSIBLE_FAULT_S, SETTLE_S, InclineEstimate
 from pi_service.units import STANDARD_GRAVITY
 
 
@@ -61,4 +61,6 @@ def test_the_low_pass_follows_a_step_with_its_time_constant_and_starts_afresh_af
     expected = 100 * (x0 + alpha * (x1 - x0)) / (z0 + alpha * (z1 - z0))
     assert estimate.update(1.0, gravity(10.0), incline) == pytest.approx(expected, rel=1e-6)
     estimate.reset()
-    assert estimate.update(2.0, gravity(10.0), incline) == pytest.approx(10.0)
+    # Afresh: nothing until the readings cover SETTLE_S (one may be a jolt), then their mean.
+    assert estimate.update(2.0, gravity(10.0), incline) is None
+    assert estimate.update(2.0 + SETTLE_S, gravity(12.0), incline) == pytest.approx(11.0, abs=0.02)

@@ -18,6 +18,10 @@ IMPLAUSIBLE_FAULT_S = 0.5
 # running deck, and all of it averages out; a reading of (almost) nothing is a chip reset
 # (its data registers read 0), and beyond 4 g a blow to the sensor, not the deck's motion.
 VECTOR_TAKES_MPS2 = (0.05 * STANDARD_GRAVITY, 4.0 * STANDARD_GRAVITY)
+# After a (re)start the vector is the plain mean of the readings so far, and no grade is given
+# until it holds this long of them: one reading may be a footstrike's jolt (a reading at 0.8 g
+# in a jolt's rebound reads a 10.8 % deck as 13.5 %), and a jolt is over within 50 ms.
+SETTLE_S = 0.06
 
 
 class LowPass:
@@ -52,7 +56,11 @@ class InclineEstimate:
     out (`VECTOR_TAKES_MPS2`): the grade holds then."""
 
     def __init__(self, smoothing_s: float):
-        self.axes = (LowPass(smoothing_s), LowPass(smoothing_s), LowPass(smoothing_s))
+        self.smoothing_s = smoothing_s
+        self.vector: list[float] | None = None
+        self.readings = 0
+        self.since: float | None = None  # the first reading after a (re)start
+        self.last_t: float | None = None
         self.implausible_since: float | None = None
         self.grade: float | None = None
 
@@ -63,9 +71,8 @@ class InclineEstimate:
 
     def reset(self) -> None:
         """Start the low-pass afresh (the chip was re-initialised)."""
-        for axis in self.axes:
-            axis.reset()
-        self.grade = None
+        self.vector = self.since = self.last_t = self.grade = None
+        self.readings = 0
 
     def update(self, t: float, acceleration: tuple[float, float, float], incline: InclineConfig) -> float | None:
         """The incline in % after the reading at `t` (m/s^2 per axis), with `incline`'s axis,
@@ -85,6 +92,16 @@ class InclineEstimate:
                 return self.grade
         else:
             self.implausible_since = None
-        vector = tuple(axis.update(t, a) for axis, a in zip(self.axes, acceleration))
-        self.grade = grade_pct(pitch_deg(vector, incline.forward_axis), incline.zero_deg, incline.span)
+        if self.vector is None or self.last_t is None or self.smoothing_s <= 0:
+            self.vector, self.since, self.readings = list(acceleration), t, 1
+        else:
+            self.readings += 1
+            # The running mean until the low-pass's own weight is the larger: no reading dominates.
+            alpha = max(1.0 - math.exp(-(t - self.last_t) / self.smoothing_s), 1.0 / self.readings)
+            for axis, a in enumerate(acceleration):
+                self.vector[axis] += alpha * (a - self.vector[axis])
+        self.last_t = t
+        if self.smoothing_s > 0 and t - self.since < SETTLE_S:
+            return self.grade  # None after a (re)start, until the mean holds enough readings
+        self.grade = grade_pct(pitch_deg(self.vector, incline.forward_axis), incline.zero_deg, incline.span)
         return self.grade

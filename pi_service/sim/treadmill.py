@@ -129,4 +129,6 @@ class VirtualTreadmill:
         state = self.world.state_at()
         overridden = self.world.override_speed_kmh is not None or self.world.override_rails_n is not None
         return {"scenario": self.scenario.name, "step": state.step.note, "scenario_t": round(state.scenario_t, 2),
-                "speedup": self.world.speedup, "controlled": overridden}
+                "speedup": self.world.speedup, "controlled": overridden,
+                "walker_cadence_spm": round(self.world.cadence_spm(), 1), "off_belt": state.step.off_belt,
+                "buzzer_on": bool(self.buzzer_pin.state)}

@@ -137,8 +137,15 @@ class ClientStream(EventSourceResponse):
         connection = scope.get("extensions", {}).get(CONNECTION_EXTENSION)
         if connection is not None:
             connection.limit_buffering(SEND_BUFFER_BYTES, WRITE_BUFFER_BYTES)
+        completed = [False]  # sse-starlette 3.x ends the response itself at a server stop; 2.x did not
+
+        async def noting_the_end(message):
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                completed[0] = True
+            await send(message)
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, noting_the_end)
         except BaseException as exc:
             if not _send_timed_out(exc):
                 raise
@@ -148,7 +155,8 @@ class ClientStream(EventSourceResponse):
             return
         finally:
             self.broadcaster.unsubscribe(self.queue)
-        if self.active and scope.get("method") != "HEAD":  # neither the client nor the stream ended it
+        # Neither the client nor the stream ended it:
+        if self.active and not completed[0] and scope.get("method") != "HEAD":
             with anyio.move_on_after(FINISH_TIMEOUT_S) as finishing:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
             if finishing.cancel_called and connection is not None:
