@@ -75,6 +75,26 @@ def children(pid: int) -> list[int]:
 def test_sim_run_serves_live_readings_records_and_stops_on_sigterm(tmp_path):
     recording = tmp_path / "run.csv"
     process, port, ready_s = start("--speedup", "20", "--record", str(recording))
+    try:
+        checked_live(process, port, ready_s, recording)
+    finally:
+        if process.poll() is None:  # a failed check must not leave a daemon loading the machine
+            os.killpg(process.pid, signal.SIGKILL)  # its own process group: the sampler too
+            process.wait(timeout=5)
+
+
+def no_lasting_fault(port: int, within_s: float = 2.0) -> list:
+    """The faults once none is left: a machine stalled past the bus thread's deadline costs one
+    tick's accelerometer drain (a fault until its 50 ms back-off is over), which is not wiring."""
+    end = time.monotonic() + within_s
+    while True:
+        faults = get(port, "/api/status")[1]["faults"]
+        if not faults or time.monotonic() >= end:
+            return faults
+        time.sleep(0.05)
+
+
+def checked_live(process, port, ready_s, recording):
     assert ready_s < 10
     seen = {"speed_kmh": set(), "incline_pct": set(), "rail": set()}
     end = time.monotonic() + 6  # 2 minutes of the default scenario
@@ -88,13 +108,13 @@ def test_sim_run_serves_live_readings_records_and_stops_on_sigterm(tmp_path):
     speeds = seen["speed_kmh"] - {None}  # (unknown until the sensor's first pulses, just after start)
     assert len(speeds) > 10 and max(speeds) >= 3
     # The climb began (the console's motor moves the deck at its own 0.6 %/s, whatever the speedup).
-    assert max(seen["incline_pct"]) > 0.8
+    assert max(seen["incline_pct"] - {None}) > 0.8  # (unknown for its first 60 ms of readings)
     assert max(seen["rail"]) > 80  # the lean
     loop = body["loop"]
     # (The rate targets are the benchmark's to measure, spec 9; here: it samples at about the set rate.)
     assert loop["rate_hz"] == pytest.approx(100, rel=0.05)
     assert loop["ticks"] > 500 and loop["late_p99_ms"] > 0
-    assert body["session"]["elapsed_s"] > 0 and body["faults"] == []
+    assert body["session"]["elapsed_s"] > 0 and no_lasting_fault(port) == []
     code, took = stop(process)
     assert code == 0 and took < 2
     assert children(process.pid) == []
