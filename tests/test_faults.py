@@ -18,6 +18,7 @@ from pi_service.sampling.loop import FixedRateLoop
 from pi_service.sampling.sampler import Sampler
 from pi_service.sampling.sensors import Sensors
 from pi_service.sampling.stats import LoopStats
+from pi_service.sim.i2c_bus import ADAPTER_TIMEOUT_S
 from pi_service.sim.scenario import parse_scenario
 from pi_service.sim.treadmill import VirtualTreadmill
 from tests.test_daemon import children, get, start, stop
@@ -90,8 +91,11 @@ def test_i2c_fault_burst_is_reported_in_half_a_second_and_recovers_without_stall
     # Wall time is reported too, and held to that in all but the odd tick: this VM's
     # hypervisor can take a vCPU away for tens of ms, which no guest scheduling prevents.
     assert max(waits) <= 0.0101, f"a tick waited {max(waits) * 1000:.1f} ms on the bus"
-    typical = sorted(works)[int(0.99 * len(works))]
-    assert typical + 0.0101 <= 2 * PERIOD or max(waits) == 0, f"p99 tick {typical * 1000:.1f} ms"
+    # The usual tick is one that did not wait out a timeout: over all ticks, the p99 would be a
+    # count of the fault's tries (5 or 6 in its second, by where the back-off falls), not the work.
+    usual = sorted(work for work, wait in zip(works, waits) if wait < ADAPTER_TIMEOUT_S)
+    typical = usual[int(0.99 * len(usual))]
+    assert typical + 0.0101 <= 2 * PERIOD, f"p99 tick without a timeout {typical * 1000:.1f} ms"
     assert sum(w > 2 * PERIOD for w in works) <= len(works) // 100, f"ticks over 2 periods: {sorted(works)[-5:]}"
     mine = [(wall, e) for wall, e in events if e["kind"] == "sensor_fault" and e["detail"]["channel"] == channel]
     assert [e["phase"] for _, e in mine][:2] == ["start", "end"], mine
@@ -99,7 +103,8 @@ def test_i2c_fault_burst_is_reported_in_half_a_second_and_recovers_without_stall
     assert raised <= 0.5 + 2 * PERIOD, raised
     recovered = mine[1][1]["t"] - (injected["t"] + 1.0)
     assert recovered <= 3.5  # back-off to the next try (<= 1 s), then valid for the recovery time (2 s)
-    print(f"\n{kind}: sensor_fault({channel}) {raised:.3f} s after the fault; recovered {recovered:.2f} s after it "
+    timeouts = sum(wait >= ADAPTER_TIMEOUT_S for wait in waits)
+    print(f"\n{kind}: {timeouts} ticks waited a timeout; p99 of the others {typical * 1000:.1f} ms; sensor_fault({channel}) {raised:.3f} s after the fault; recovered {recovered:.2f} s after it "
           f"cleared; most waited on the bus in a tick {max(waits) * 1000:.1f} ms; longest tick {max(works) * 1000:.1f} ms, "
           f"longest gap between ticks {max(gaps) * 1000:.1f} ms")
 
