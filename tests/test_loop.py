@@ -97,12 +97,22 @@ def test_stalled_seconds_count_as_seconds_without_ticks():
     assert stats.figures.rate_hz < 150
 
 
-def test_real_clock_loop_keeps_its_rate():
-    ticks = []
-    loop = FixedRateLoop(200, ticks.append)
-    deadline = time.monotonic() + 1.0
+def test_real_clock_loop_ticks_every_period_or_counts_it_missed():
+    # On the real clock, without real-time priority (the test process), a loaded machine can
+    # take periods away: the loop either ticks in a period or counts it as missed, and stays
+    # on its grid. The rate it achieves is the benchmark's figure (make bench), not a test's.
+    ticks, stats = [], LoopStats()
+    loop = FixedRateLoop(200, ticks.append, stats)
+    started = time.monotonic()
+    deadline = started + 1.0
     loop.run(lambda: time.monotonic() >= deadline)
-    assert len(ticks) == pytest.approx(200, abs=6)
+    ended = time.monotonic()  # past the second by as long as the last tick was held up
+    # Every period until the loop ended was ticked or counted missed (the last may be cut by the stop).
+    periods = (ended - started) / 0.005
+    assert len(ticks) + stats.missed_periods == pytest.approx(periods, abs=2), (len(ticks), stats.missed_periods, periods)
+    assert len(ticks) >= 100, len(ticks)
+    # On the grid: no tick before its deadline, started + n x period.
+    assert all(t >= started + (n + 1) * 0.005 - 1e-4 for n, t in enumerate(ticks)), ticks[:5]
 
 
 def test_realtime_setup_carries_on_when_not_asked_for_or_refused(monkeypatch):

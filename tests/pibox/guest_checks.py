@@ -407,6 +407,11 @@ def run_checks() -> None:
         try:
             wait_for("the buzzer line high and low again",
                      lambda: sum(1 for _, v in seen if v == "1") >= 1 and seen[-1][1] == "0", timeout=20, every=0.1)
+        except Failed as exc:  # what the daemon thought meanwhile, so a failure says why
+            now = status()
+            raise Failed(f"{exc}; line changes {seen[-6:]}; alerts {[a['kind'] for a in now['alerts']]}; "
+                         f"faults {now['faults']}; nudges {now.get('nudges')}; "
+                         f"rails {now['rail_left_n']}/{now['rail_right_n']} N") from None
         finally:
             set_rails_volts(0.5)
             stop.set()
