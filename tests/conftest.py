@@ -78,19 +78,6 @@ def no_daemon_outlives_its_test():
             process.wait(timeout=5)
 
 
-PI_IN_A_BOX = "tests/test_pi_in_a_box.py"
-
-
-def pytest_collection_modifyitems(session, config, items):
-    """The Pi in a box's tests run last, and its guest starts now: QEMU's minutes under TCG
-    then pass on one core while the rest of the suite runs on the other."""
-    box = [item for item in items if item.nodeid.startswith(PI_IN_A_BOX)]
-    if box and not config.option.collectonly:
-        items[:] = [item for item in items if not item.nodeid.startswith(PI_IN_A_BOX)] + box
-        from tests.pibox import background
-
-        background.start()
-
 
 def pytest_sessionfinish(session, exitstatus):
     import sys

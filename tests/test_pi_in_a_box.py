@@ -21,7 +21,6 @@ CHECKS = ["install", "unit-ready", "console-uart", "i2c-rails", "i2c-incline", "
 def box():
     # The first run also installs QEMU, Debian's kernel and its source and builds the modules
     # (about 3 minutes); later runs reuse .pibox/. The guest itself takes about 5 minutes under TCG.
-    # In a whole-suite run it started with the suite (tests/pibox/background.py) and is done by now.
     code, output = background.wait(timeout_s=1500)
     print(output[-6000:])
     assert code in (0, 1) and ARTIFACT.exists(), output[-4000:]
