@@ -16,7 +16,7 @@ ARTIFACT = REPO / "test-artifacts" / "pi-in-a-box.json"
 _box: tuple[subprocess.Popen, object] | None = None
 
 
-def start(cpus: int = 1) -> None:
+def start(cpus: int = 2) -> None:
     """Start tests/pibox/run.py in the background, once; its output goes to a temporary file."""
     global _box
     if _box is not None:
@@ -31,7 +31,7 @@ def start(cpus: int = 1) -> None:
 def wait(timeout_s: float) -> tuple[int, str]:
     """The box's exit code and output, starting it now if the suite did not."""
     if _box is None:
-        start(cpus=2)
+        start()
     process, output = _box
     try:
         code = process.wait(timeout=timeout_s)
