@@ -91,10 +91,11 @@ def test_calibrating_through_the_daemon_gives_what_calibrating_without_it_gives(
     alone = json.loads(alone.stdout)
     assert alone["daemon_pid"] is None
     # The sim's rail sensors are 0.5 V at rest and 600 N/V (the config's): both ways find them.
-    for values in (through["values"], alone["values"]):
+    for way, found in (("through the daemon", through), ("alone", alone)):
         for side in ("left", "right"):
-            assert values[f"{side}_zero_v"] == pytest.approx(0.5, abs=0.002)
-            assert values[f"{side}_n_per_v"] == pytest.approx(600, rel=0.01)
+            values = found["values"]
+            assert values[f"{side}_zero_v"] == pytest.approx(0.5, abs=0.002), (way, found)
+            assert values[f"{side}_n_per_v"] == pytest.approx(600, rel=0.01), (way, found)
     for key, value in through["values"].items():
         assert value == pytest.approx(alone["values"][key], rel=0.01), key
 

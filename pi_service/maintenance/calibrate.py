@@ -133,8 +133,13 @@ note = "standing by for calibration"
 
     # The person's part, played by the virtual treadmill.
     def load_rails(self, left_n: float, right_n: float) -> None:
-        if self.sim:
-            self.treadmill.world.override_rails_n = (left_n, right_n)
+        if self.sim:  # the hands (or weight) on the rails, then the sensor's settling
+            world = self.treadmill.world
+            world.override_rails_n = (left_n, right_n)
+            deadline = time.monotonic() + 10
+            while (abs(world.state_at().rail_left_n - left_n) >= 0.01 or abs(world.state_at().rail_right_n - right_n)
+                   >= 0.01) and time.monotonic() < deadline:
+                time.sleep(0.05)
             time.sleep(SETTLE_S / 2)
 
     def run_belt(self, kmh: float) -> None:

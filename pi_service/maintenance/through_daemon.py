@@ -129,8 +129,10 @@ class DaemonRig:
 
     # The person's part: the virtual treadmill's when the daemon runs one.
     def load_rails(self, left_n: float, right_n: float) -> None:
-        if self.sim:
-            self._sim({"rails_n": [left_n, right_n]})
+        if self.sim:  # the hands (or weight) on the rails, as the tick sees them, then the sensor's settling
+            target = [left_n, right_n]
+            self._wait(lambda answer: all(abs(a - b) < 0.01 for a, b in zip(answer["rails_n"], target)),
+                       {"rails_n": target}, 10)
             time.sleep(SETTLE_S / 2)
 
     def run_belt(self, kmh: float) -> None:

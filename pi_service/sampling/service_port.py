@@ -256,7 +256,8 @@ class ServicePort:
             raise ValueError(f"sim: one of {', '.join(SIM_CONTROLS)}")
         state = world.state_at()
         console = self.treadmill.console
-        return {"speed_mps": state.speed_mps, "incline_pct": console.position_pct() if console else state.incline_pct}
+        return {"speed_mps": state.speed_mps, "incline_pct": console.position_pct() if console else state.incline_pct,
+                "rails_n": [state.rail_left_n, state.rail_right_n]}
 
 
 def _seconds(request: dict, limit: float) -> float:

@@ -273,6 +273,36 @@ class Belt:
         self.thread.join(5)
 
 
+class AlertLog:
+    """Every alert's rise and fall as /api/status showed it, polled from the unit's first answer,
+    so a check can tell what the daemon raised (and so nudged) before it ran."""
+
+    def __init__(self):
+        self.changes: list[tuple[float, str, str]] = []  # (monotonic t, "+" or "-", kind/channel)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        raised: set[str] = set()
+        while not self.stop.wait(0.2):
+            try:
+                now = {a["kind"] + (f"/{a['detail']['channel']}" if a.get("detail", {}).get("channel") else "")
+                       for a in status()["alerts"]}
+            except (OSError, ValueError, KeyError, TypeError, http.client.HTTPException):
+                continue
+            t = time.monotonic()
+            self.changes += [(t, "+", name) for name in sorted(now - raised)]
+            self.changes += [(t, "-", name) for name in sorted(raised - now)]
+            raised = now
+
+    def last_raised(self, name: str) -> float | None:
+        return max((t for t, sign, n in self.changes if sign == "+" and n == name), default=None)
+
+    def said(self, since: float) -> str:
+        return ", ".join(f"{sign}{name} at {t - since:+.1f} s" for t, sign, name in self.changes) or "none"
+
+
 # -- the checks ------------------------------------------------------------------------------
 
 def run_checks() -> None:
@@ -282,6 +312,7 @@ def run_checks() -> None:
     device_tree()
     serial0()
     timings["hardware_s"] = round(time.monotonic() - started, 1)
+    alerts = AlertLog()
     env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(BOX / "wheels"), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     groups_before = {g for g in ("gpio", "i2c", "dialout") if sh("getent", "group", g, ok_codes=(0, 2)).strip()}
 
@@ -403,6 +434,7 @@ def run_checks() -> None:
                 time.sleep(0.005)
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
+        began = time.monotonic()
         set_rails_volts(4.096)  # 2,157 N: past rail_n_max, a sensor_fault nudge (one 1 s tone)
         try:
             wait_for("the buzzer line high and low again",
@@ -411,7 +443,9 @@ def run_checks() -> None:
             now = status()
             raise Failed(f"{exc}; line changes {seen[-6:]}; alerts {[a['kind'] for a in now['alerts']]}; "
                          f"faults {now['faults']}; nudges {now.get('nudges')}; "
-                         f"rails {now['rail_left_n']}/{now['rail_right_n']} N") from None
+                         f"rails {now['rail_left_n']}/{now['rail_right_n']} N; "
+                         f"every alert since the unit answered (t from this check's start): "
+                         f"{alerts.said(began)}") from None
         finally:
             set_rails_volts(0.5)
             stop.set()
