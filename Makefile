@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Real MicroPython (its WebAssembly port) for the firmware's tests, run by Node.js.
 MICROPYTHON_NPM := @micropython/micropython-webassembly-pyscript@1.27.0
+# axe-core: the accessibility checker the page's browser tests inject (run offline, from .node).
+AXE_NPM := axe-core@4.14.1
 NODE_STAMP := .node/.installed
 
 .PHONY: demo test test-pi bench bench-web bench-replay bench-tick clean
@@ -18,12 +20,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Node.js from Debian if the machine has none, then the MicroPython package into .node/.
+# Node.js from Debian if the machine has none, then the MicroPython package and axe-core into .node/.
 $(NODE_STAMP):
 	command -v node >/dev/null && command -v npm >/dev/null || \
 		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 	mkdir -p .node
-	npm install --silent --no-audit --no-fund --prefix .node $(MICROPYTHON_NPM)
+	npm install --silent --no-audit --no-fund --prefix .node $(MICROPYTHON_NPM) $(AXE_NPM)
 	touch $@
 
 # Debian's Chromium for the page's browser tests (Playwright drives it; no browser download),
@@ -37,8 +39,9 @@ $(CHROMIUM_STAMP):
 		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd; }
 	touch $@
 
+# --pair: the daemon prints the page's link with a fresh token, on the port it serves (PORT=...).
 demo: $(STAMP)
-	$(BIN)/treadmill-companion run --sim --config pi_service/config/demo.toml --host 127.0.0.1 --port $(PORT)
+	$(BIN)/treadmill-companion run --sim --config pi_service/config/demo.toml --host 127.0.0.1 --port $(PORT) --pair
 
 test: $(STAMP) $(NODE_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest -q

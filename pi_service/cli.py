@@ -56,10 +56,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--scenario", metavar="NAME|FILE", help="Sim scenario: a bundled name or a file (default: config).")
 @click.option("--speedup", type=click.FloatRange(0, 100, min_open=True),
               help="Sim: play the scenario this many times faster.")
+@click.option("--pair", "print_pairing", is_flag=True,
+              help="Once serving, print the page's link with a fresh pairing token (`make demo` does).")
 @click.option("--naive-loop", is_flag=True, hidden=True,
               help="Benchmark baseline: sample in a sleep(period) thread inside the web process.")
 def run(sim: bool, config_path: str | None, record: str | None, force: bool, host: str | None, port: int | None,
-        scenario: str | None, speedup: float | None, naive_loop: bool) -> None:
+        scenario: str | None, speedup: float | None, print_pairing: bool, naive_loop: bool) -> None:
     """Run the companion: the sampling loop and the status page."""
     from pi_service.config import load_config
     from pi_service.daemon import run_daemon
@@ -80,7 +82,7 @@ def run(sim: bool, config_path: str | None, record: str | None, force: bool, hos
         load_scenario(scenario)  # a bad file fails here, with its line, before anything starts
     options = SamplerOptions(sim=sim, scenario=scenario, speedup=speedup, record=record,
                              pacing="naive" if naive_loop else "deadline")
-    run_daemon(config, options, host or config.web.host, port or config.web.port)
+    run_daemon(config, options, host or config.web.host, port or config.web.port, print_pairing=print_pairing)
 
 
 @cli.command()
@@ -119,9 +121,12 @@ def _asks_for_label() -> bool:
 
 @cli.command()
 @click.option("--config", "config_path", metavar="FILE", help="TOML config file (for the state folder and port).")
-@click.option("--address", metavar="HOST", help="Host name or address to put in the link (default: this Pi's "
-              "first network address).")
-@click.option("--port", type=click.IntRange(1, 65535), help="Port in the link (default: config web.port).")
+@click.option("--address", metavar="HOST", help="Host name or address to put in the link (default: where the "
+              "daemon serves, or for every interface this Pi's first network address).")
+@click.option("--host", help="Where the daemon serves, as `run --host` (default: the running daemon's, else "
+              "config web.host).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port in the link, as `run --port` (default: the "
+              "running daemon's, else config web.port).")
 @click.option("--label", metavar="TEXT", callback=_label_option,
               help="What to call this phone in `pair --list` (default: asked at a terminal, else \"phone N\").")
 @click.option("--expires", metavar="SPAN", callback=_expires_option,
@@ -135,13 +140,14 @@ def _asks_for_label() -> bool:
               "implies it).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts: {\"url\": ..., \"token\": ...}, "
               "or the list, or what was revoked.")
-def pair(config_path: str | None, address: str | None, port: int | None, label: str | None, expires,
+def pair(config_path: str | None, address: str | None, host: str | None, port: int | None, label: str | None,
+         expires,
          list_tokens: bool, revoke_id: str | None, revoke_all: bool, no_qr: bool, sim: bool, as_json: bool) -> None:
     """Make a pairing token for one phone and print the page's link with it (and a QR code to scan)."""
     import json
 
     from pi_service.config import load_config
-    from pi_service.pairing import FRESH_START, PairingError, PairingStore, page_address
+    from pi_service.pairing import FRESH_START, PairingError, PairingStore, page_address, page_link, read_serving
     from pi_service.storage.state_folder import state_dir
 
     chosen = [name for name, given in (("--list", list_tokens), ("--revoke", revoke_id is not None),
@@ -149,13 +155,15 @@ def pair(config_path: str | None, address: str | None, port: int | None, label: 
     if len(chosen) > 1:
         raise click.UsageError(f"{' and '.join(chosen)} cannot be combined: give one")
     making = [name for name, given in (("--label", label is not None), ("--expires", expires is not None),
-                                       ("--address", address is not None), ("--port", port is not None),
+                                       ("--address", address is not None), ("--host", host is not None),
+                                       ("--port", port is not None),
                                        ("--no-qr", no_qr)) if given]
     if chosen and making:
         verb = "applies" if len(making) == 1 else "apply"
         raise click.UsageError(f"{', '.join(making)} {verb} only when making a token, not with {chosen[0]}")
     config = load_config(config_path)
-    store = PairingStore(state_dir(config, sim))
+    folder = state_dir(config, sim)
+    store = PairingStore(folder)
     if list_tokens:
         now = store.now()
         listed = [entry.summary(now) for entry in store.tokens()]
@@ -189,10 +197,16 @@ def pair(config_path: str | None, address: str | None, port: int | None, label: 
     if label is None and not as_json and _asks_for_label():
         label = click.prompt("Label for this phone", default=store.default_label(), value_proc=_prompted_label)
     token = store.new_token(label, expires)
-    url = f"http://{address or page_address(config)}:{port or config.web.port}/#token={token}"
+    # As `run` takes them: the options, else where the daemon on this state folder serves, else the config.
+    serving = read_serving(folder)
+    host = host or (serving.host if serving else config.web.host)
+    url = page_link(address or page_address(config, host), port or (serving.port if serving else config.web.port),
+                    token)
     if as_json:
         click.echo(json.dumps({"url": url, "token": token}))
         return
+    if serving is None and port is None:
+        click.echo(f"(no daemon runs on {folder}: the link has the config's port, {config.web.port})")
     click.echo(f"Open this on the phone (it keeps the token):\n  {url}")
     if not no_qr:
         import segno

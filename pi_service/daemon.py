@@ -3,6 +3,10 @@
 Ctrl-C or SIGTERM reach uvicorn's handlers in this process; the server winds down (at
 most one second of grace for open connections), then the sampling process is told to
 stop and is joined. The whole stop takes well under two seconds.
+
+Once its socket is bound it writes where it serves into its state folder (`serving.json`,
+pairing.py), so `pair` links to the port it really serves on; with `--pair` (`make demo`)
+it prints the page's link with a fresh token itself, on stdout, never in the log.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pi_service.recording import create_recording
 from pi_service.sampling.process import SamplerProcess, SamplerThread
 from pi_service.sampling.run import SamplerOptions
 from pi_service.notify import Watchdog, notify
+from pi_service.pairing import PairingError, PairingStore, page_address, page_link, remove_serving, write_serving
 from pi_service.storage.state_folder import StateFolderLock, state_dir
 from pi_service.web.app import create_app
 from pi_service.web.server import build_server, raise_open_file_limit
@@ -78,17 +83,39 @@ def _health(sampler) -> tuple[bool, str]:
     return True, f"sampling {loop['rate_hz']:.1f} Hz, lateness p99 {loop['late_p99_ms']:.2f} ms"
 
 
-def run_daemon(config: Config, options: SamplerOptions, host: str, port: int) -> None:
+def run_daemon(config: Config, options: SamplerOptions, host: str, port: int, print_pairing: bool = False) -> None:
     # One daemon per state folder: it owns the history, and the hardware that `calibrate`
     # and `doctor` reach through its service port.
-    lock = StateFolderLock(state_dir(config, options.sim))
+    folder = state_dir(config, options.sim)
+    lock = StateFolderLock(folder)
     try:
-        _serve(config, dataclasses.replace(options, service_port=lock.held), host, port)
+        _serve(config, dataclasses.replace(options, service_port=lock.held), host, port,
+               folder if lock.held else None, print_pairing)
     finally:
         lock.close()
 
 
-def _serve(config: Config, options: SamplerOptions, host: str, port: int) -> None:
+def _announce(config: Config, folder, host: str, port: int, print_pairing: bool) -> None:
+    """Where this daemon serves, for `pair`; and with `print_pairing` the page's link with a
+    fresh token. A folder that cannot be written loses only these, with a warning."""
+    try:
+        write_serving(folder, host, port)
+    except OSError as exc:
+        log.warning("cannot write where this daemon serves into %s (%s): `pair` links to the config's port",
+                    folder, exc.strerror)
+    if print_pairing:
+        try:
+            token = PairingStore(folder).new_token("run --pair")
+        except PairingError as exc:
+            log.warning("no pairing link: %s", exc)
+            return
+        print(f"Pair a phone (or this browser) with: {page_link(page_address(config, host), port, token)}",
+              flush=True)
+
+
+def _serve(config: Config, options: SamplerOptions, host: str, port: int, folder=None,
+           print_pairing: bool = False) -> None:
+    """`folder`: the state folder this daemon holds (None: it could not lock it)."""
     # Up to the unit's LimitNOFILE= (soft limits start at 1024); the server's connection cap
     # follows what is in force (web/server.py).
     raise_open_file_limit()
@@ -109,6 +136,8 @@ def _serve(config: Config, options: SamplerOptions, host: str, port: int) -> Non
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         mode = "virtual treadmill" if options.sim else "hardware"
         log.info("serving http://%s:%d (%s%s)", shown, port, mode, ", demo timings" if config.demo else "")
+        if folder is not None:
+            _announce(config, folder, host, port, print_pairing)
         # Under systemd (Type=notify): ready now (the socket already queues connections), and
         # the watchdog pinged only while the loop publishes fresh snapshots.
         watchdog = Watchdog(lambda: _health(sampler))
@@ -121,4 +150,6 @@ def _serve(config: Config, options: SamplerOptions, host: str, port: int) -> Non
             watchdog.close()
         sampler.stop()
         sock.close()
+        if folder is not None:
+            remove_serving(folder)
         log.info("stopped")

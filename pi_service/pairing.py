@@ -320,17 +320,70 @@ def _kind(value: object) -> str:
             int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
-def page_address(config) -> str:
-    """What a phone on the network should open: the config's address if it names one,
-    else this machine's first non-loopback IPv4 address, else its .local name."""
+def page_address(config, host: str | None = None) -> str:
+    """What a phone on the network should open: `host` (where the daemon serves, by default the
+    config's web.host) if it names one address, else this machine's first non-loopback IPv4
+    address, else its .local name."""
     import socket
 
     import ifaddr
 
-    if config.web.host not in ("0.0.0.0", "::"):
-        return config.web.host
+    host = config.web.host if host is None else host
+    if host not in WILDCARDS:
+        return f"[{host}]" if ":" in host and not host.startswith("[") else host  # an IPv6 literal in a URL
     for adapter in ifaddr.get_adapters():
         for ip in adapter.ips:
             if ip.is_IPv4 and not ip.ip.startswith("127."):
                 return ip.ip
     return f"{socket.gethostname()}.local"
+
+
+def page_link(address: str, port: int, token: str) -> str:
+    """The page's address with the token in its fragment (never sent to the server)."""
+    return f"http://{address}:{port}/#token={token}"
+
+
+# Where the running daemon serves: it writes `serving.json` into its state folder at start
+# (atomically), so `pair` links to the port it really serves on (`PORT=28080 make demo`, a
+# `--port` given to `run`) rather than the config's. Believed only while that daemon holds
+# the folder's lock (storage/state_folder.py), so a file a killed daemon left says nothing.
+SERVING_FILE = "serving.json"
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+@dataclass(frozen=True)
+class Serving:
+    host: str
+    port: int
+    pid: int
+
+
+def write_serving(folder: Path, host: str, port: int) -> None:
+    """At the daemon's start, once its socket is bound. OSError as the disk says."""
+    write_atomic(Path(folder) / SERVING_FILE, json.dumps({"host": host, "port": port, "pid": os.getpid()}) + "\n",
+                 mode=0o644)
+
+
+def remove_serving(folder: Path) -> None:
+    try:
+        (Path(folder) / SERVING_FILE).unlink()
+    except OSError:
+        pass  # already gone, or a read-only folder: the lock says it is stale anyway
+
+
+def read_serving(folder: Path) -> Serving | None:
+    """Where the daemon that owns `folder` serves; None when none runs there, or it wrote no
+    (whole) file: an old daemon, an unwritable folder."""
+    from pi_service.storage.state_folder import running_daemon
+
+    pid = running_daemon(Path(folder))
+    if pid is None:
+        return None
+    try:
+        raw = json.loads((Path(folder) / SERVING_FILE).read_text(encoding="utf-8"))
+        serving = Serving(str(raw["host"]), int(raw["port"]), int(raw["pid"]))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if pid != -1 and serving.pid != pid:
+        return None  # a file from an earlier daemon, which this one could not replace
+    return serving

@@ -11,6 +11,12 @@ class SessionStatus(BaseModel):
     cadence_spm: float | None = Field(None, description="the session's average cadence so far, footstrikes per "
                                                         "minute while the belt moved and someone stepped on it "
                                                         "(time-weighted); null while none has been felt")
+    elevation_gain_m: float = Field(0.0, description="metres climbed this session: belt distance times the grade, "
+                                                     "uphill grades only")
+    energy_kcal: float = Field(0.0, description="calories so far, while the belt moved: ACSM's walking (below "
+                                                "2 m/s) and running equations with the rider's mass (70 kg when "
+                                                "[rider] body_mass_kg is unset), the part above rest lowered by the "
+                                                "share of body weight on the rails")
 
 
 class Alert(BaseModel):
@@ -70,12 +76,21 @@ class LoopStatus(BaseModel):
                                                                     "are off ([footstrikes] enabled = false)")
 
 
+class SimHeld(BaseModel):
+    speed_kmh: float | None = Field(None, description="the belt speed the sim controls hold; null: the scenario's")
+    incline_pct: float | None = Field(None, description="the incline the sim controls hold (as the console took "
+                                                        "it); null: the scenario's")
+    lean: bool = Field(False, description="the sim controls hold the walker's hands on the rails")
+
+
 class SimStatus(BaseModel):
     scenario: str
     step: str
     scenario_t: float
     speedup: float
-    controlled: bool = Field(False, description="the page's sim controls hold the speed or the rails")
+    controlled: bool = Field(False, description="the page's sim controls hold the speed, the incline or the rails "
+                                                "(hands held off the rails too) until `resume`")
+    held: SimHeld = Field(default_factory=SimHeld, description="what the sim controls hold, each until `resume`")
     walker_cadence_spm: float | None = Field(None, description="the simulated walker's true cadence (0 standing "
                                              "or off the belt), to check the measured cadence_spm against")
     off_belt: bool = Field(False, description="the simulated walker stands on the side rails")
@@ -142,6 +157,12 @@ class Status(BaseModel):
     console: ConsoleStatus | None = Field(None, description="the console link, if a console is wired")
     ramp: RampStatus | None = Field(None, description="the automatic incline ramp-down, if a console is wired")
     sim: SimStatus | None = Field(description="the virtual treadmill's scenario, in sim mode")
+    pace_s: float | None = Field(None, description="seconds per km (units km/h) or per mile (mph); null when the "
+                                                   "speed is unknown or below 1 km/h")
+    body_mass_kg: float = Field(description="the rider's mass the calories use: [rider] body_mass_kg, or the default")
+    body_mass_assumed: bool = Field(description="true when [rider] body_mass_kg is unset and the default is used")
+    rail_lean_n: float = Field(description="the total force on both rails at which leaning starts (the rail_lean "
+                                           "rule's threshold: force_n, or body_fraction x body_mass_kg x g)")
 
 
 class Health(BaseModel):

@@ -31,7 +31,7 @@ from pi_service.web.headers import PAGE_POLICY
 from pi_service.web.limits import BODY_LIMIT_BYTES
 from pi_service.web.throttle import FAILURES, LOG_EVERY_S, MAX_BLOCK_S
 from tests.conftest import FakeClock, free_port
-from tests.test_web import snapshot
+from tests.test_web import RAMP_UNDER_WAY, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS = ["testserver", "localhost", "127.0.0.1"]
@@ -50,7 +50,7 @@ class Commands:  # (as tests/test_web_api.py's, which imports this file's raw bo
 class Source:
     def __init__(self):
         self.board = SnapshotBoard()
-        self.board.publish(snapshot())
+        self.board.publish(snapshot(ramp=RAMP_UNDER_WAY))  # so /api/ramp/stop is a real command
         self.restarts = 0
         self.commands = Commands()
 
@@ -307,8 +307,8 @@ def test_every_answer_carries_the_security_headers(api):
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert answer.headers["referrer-policy"] == "no-referrer"
     assert "script-src" not in PAGE_POLICY and "unsafe" not in PAGE_POLICY
-    docs = client.get("/docs").headers["content-security-policy"]  # CDN scripts until issue 17
-    assert "https://cdn.jsdelivr.net" in docs and "frame-ancestors 'none'" in docs
+    docs = client.get("/docs").headers["content-security-policy"]  # the docs' own files, from the Pi only
+    assert "http" not in docs and "frame-ancestors 'none'" in docs
 
 
 def test_the_page_needs_nothing_its_policy_forbids():

@@ -20,7 +20,7 @@ from pi_service.pairing import (LABEL_MAX, PairingError, PairingStore, UnknownPa
                                 parse_expiry)
 from pi_service.web.app import create_app
 from tests.conftest import ROOT, run_cli
-from tests.test_web import snapshot
+from tests.test_web import RAMP_UNDER_WAY, snapshot
 from tests.test_web_api import HOSTS, Source
 
 START = datetime(2025, 3, 1, 7, 30, tzinfo=timezone.utc)
@@ -201,7 +201,7 @@ def test_a_byte_order_mark_an_editor_added_is_read_and_dropped_on_the_next_write
 
 def app_over(folder):
     source = Source()
-    source.board.publish(snapshot())
+    source.board.publish(snapshot(ramp=RAMP_UNDER_WAY))  # so /api/ramp/stop is a real command
     return TestClient(create_app(source, Config(), sim=True, hosts=HOSTS, folder=folder)), source
 
 

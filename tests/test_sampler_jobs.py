@@ -90,8 +90,11 @@ def test_the_recent_events_keep_the_last_twenty():
 
 class History:
     def __init__(self):
-        self.sessions, self.events = [], []
+        self.sessions, self.events, self.records = [], [], []
         self.error = None
+
+    def record(self, started_t, values):
+        self.records.append((started_t, values))
 
     def session(self, summary):
         self.sessions.append(summary)
@@ -122,6 +125,11 @@ def test_a_session_is_saved_as_it_goes_and_when_it_ends():
     finished = history.sessions[-1]
     assert finished["ended_t"] is not None and finished["distance_m"] == pytest.approx(1.5 * 20, rel=0.05)
     assert engine.ended == []  # taken
+    # A reading a second of the session, from its start until it ended (the history drops
+    # the seconds past its end), each with the distance so far.
+    seconds = [values[0] for _, values in history.records]
+    assert [int(t_s) for t_s in seconds] == list(range(len(seconds))) and len(seconds) == pytest.approx(30, abs=1)
+    assert history.records[20][1][-1] == pytest.approx(1.5 * 20, rel=0.05)
 
 
 def test_every_event_goes_to_the_history_and_only_a_rules_to_the_summary():

@@ -39,6 +39,14 @@ def snapshot(t=None, **overrides):
     return base
 
 
+# A steep climb raised and its ramp-down under way: acknowledging it and stopping the ramp are
+# real commands (202), not the no-ops that answer 409.
+STEEP_RAISED = [{"kind": "steep_incline", "since_t": 1.0, "message": "Steep for a while", "level": "warning",
+                 "detail": {}}]
+RAMP_UNDER_WAY = {"state": "ramping", "reason": "on its way to 0 % at 0.5 %/s", "since_t": 1.0, "target_pct": 0.0,
+                  "rate_pct_s": 0.5, "due_t": 1.0, "announce_s": 30.0}
+
+
 @pytest.fixture
 def source():
     return Source()
@@ -55,7 +63,9 @@ def test_status_has_the_fields_the_spec_fixes(source):
     assert body["speed_kmh"] == 9.0
     assert body["incline_pct"] == 3.5
     assert body["rail_left_n"] == 12.0 and body["rail_right_n"] is None
-    assert body["session"] == {"elapsed_s": 65.0, "distance_m": 120.5, "cadence_spm": 110.2}
+    # elevation_gain_m and energy_kcal: 0 when the snapshot has none (this one is written without them).
+    assert body["session"] == {"elapsed_s": 65.0, "distance_m": 120.5, "cadence_spm": 110.2,
+                               "elevation_gain_m": 0.0, "energy_kcal": 0.0}
     assert body["cadence_spm"] == 112.5 and body["footstrike_g"] == 0.42
     assert body["alerts"] == []
     assert body["faults"][0]["channel"] == "rail_right" and body["faults"][0]["for_s"] == pytest.approx(1, abs=0.2)

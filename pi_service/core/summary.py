@@ -1,10 +1,11 @@
-"""A session's summary for the history: distance, time steep, top speed, average cadence, and
-each rule's count and time."""
+"""A session's summary for the history: distance, time steep, top speed, average cadence, the
+metres climbed and the calories (core/effort.py), and each rule's count and time."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pi_service.core.effort import DEFAULT_BODY_MASS_KG, energy_kcal
 from pi_service.core.events import INTERVAL_KINDS, Event
 from pi_service.core.sample import Sample
 from pi_service.units import kmh_to_mps
@@ -17,6 +18,8 @@ class SessionSummary:
     distance_m: float = 0.0
     steep_s: float = 0.0
     max_speed_mps: float = 0.0
+    elevation_gain_m: float = 0.0  # belt distance times the grade, uphill only
+    energy_kcal: float = 0.0  # while the belt moved: ACSM's equations, rail-support corrected
     ended_t: float | None = None
     rules: dict[str, dict[str, float]] = field(default_factory=dict)
     _open: dict[tuple, float] = field(default_factory=dict)
@@ -42,16 +45,20 @@ class SessionSummary:
         return {"started_t": self.started_t, "ended_t": self.ended_t, "duration_s": round(self.duration_s, 2),
                 "distance_m": round(self.distance_m, 1), "steep_s": round(self.steep_s, 1),
                 "max_speed_mps": round(self.max_speed_mps, 3), "cadence_avg_spm": self.cadence_spm,
+                "elevation_gain_m": round(self.elevation_gain_m, 2), "energy_kcal": round(self.energy_kcal, 1),
                 "rules": {k: {"count": int(v["count"]), "seconds": round(v["seconds"], 1)} for k, v in rules.items()}}
 
 
 class SummaryBuilder:
     """Fed the samples and events of one session at a time. `moving_mps`: the belt speed from
-    which the belt counts as moving (the session's start speed)."""
+    which the belt counts as moving (the session's start speed); `body_mass_kg`: the rider's,
+    for the calories."""
 
-    def __init__(self, steep_pct: float, moving_mps: float = kmh_to_mps(0.5)):
+    def __init__(self, steep_pct: float, moving_mps: float = kmh_to_mps(0.5),
+                 body_mass_kg: float = DEFAULT_BODY_MASS_KG):
         self.steep_pct = steep_pct
         self.moving_mps = moving_mps
+        self.body_mass_kg = body_mass_kg
         self.current: SessionSummary | None = None
         self._prev: Sample | None = None
 
@@ -71,9 +78,18 @@ class SummaryBuilder:
             return
         dt = s.t - prev.t
         if s.speed_mps is not None and prev.speed_mps is not None:
-            summary.distance_m += 0.5 * (s.speed_mps + prev.speed_mps) * dt
+            step_m = 0.5 * (s.speed_mps + prev.speed_mps) * dt
+            summary.distance_m += step_m
+            # Climbed at the grade the interval's first sample read, as steep_s counts it.
+            if prev.incline_pct is not None and prev.incline_pct > 0:
+                summary.elevation_gain_m += step_m * prev.incline_pct / 100.0
         if prev.incline_pct is not None and prev.incline_pct >= self.steep_pct:
             summary.steep_s += dt
+        # Calories at the interval's first sample too, only while the belt moves: standing
+        # on a stopped belt is rest, not the exercise the console counts.
+        if prev.speed_mps is not None and prev.speed_mps > 0:
+            summary.energy_kcal += energy_kcal(prev.speed_mps, prev.incline_pct, prev.rail_left_n,
+                                               prev.rail_right_n, self.body_mass_kg, dt)
         # Each interval at the cadence its first sample read, as steep_s counts the grade: an
         # unknown cadence (None, NaN) and a belt standing still or unknown count for nothing,
         # and 0 (nobody stepping: stepped off, on the side rails) is left out of the average.

@@ -64,7 +64,7 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
     `carry_board`: where the rules' state is kept for a restarted sampler, and taken up from."""
     realtime = _scheduling(config, options)
     open_bus, pin_factory, treadmill = open_hardware(config, options)
-    sensors = buzzer = recorder = history = console = watcher = service = None
+    sensors = buzzer = recorder = history = console = watcher = service = sampler = None
     folder = state_dir(config, options.sim)
     calibrations = CalibrationStore(folder, config)
     base_config, config = config, apply_calibration(config, calibrations.load())
@@ -115,6 +115,14 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
             gc.freeze()  # what exists now lives for the whole run: keep it out of collections
         loop.run(should_stop)
     finally:
+        if sampler is not None:
+            # A clean stop (SIGTERM, the daemon's Ctrl-C, the daemon gone) ends the session at
+            # its last sample, saved before the history closes; a kill -9 leaves it open, to be
+            # closed as interrupted at the next start, or gone on with by a restarted sampler.
+            try:
+                sampler.sessions.stop()
+            except Exception:  # noqa: BLE001 - whatever it was, the devices below must still close
+                log.exception("the session under way could not be saved as ended")
         for part in (service, watcher):
             if part is not None:
                 part.close()

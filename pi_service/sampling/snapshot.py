@@ -69,13 +69,16 @@ class SnapshotMaker:
 
     @staticmethod
     def session(session: Session | None, summary: SessionSummary | None) -> dict | None:
-        """The session under way, with its average cadence from its summary (None until one
-        is felt, or while the summary is not yet this session's)."""
+        """The session under way, with its average cadence (None until one is felt), metres
+        climbed and calories from its summary (None and 0 while the summary is not yet this
+        session's)."""
         if session is None:
             return None
         same = summary is not None and summary.started_t == session.started_t
         return {"started_t": session.started_t, "elapsed_s": round(session.elapsed_s, 2),
-                "distance_m": round(session.distance_m, 2), "cadence_spm": summary.cadence_spm if same else None}
+                "distance_m": round(session.distance_m, 2), "cadence_spm": summary.cadence_spm if same else None,
+                "elevation_gain_m": round(summary.elevation_gain_m, 2) if same else 0.0,
+                "energy_kcal": round(summary.energy_kcal, 1) if same else 0.0}
 
     def faults(self, t: float) -> list[dict]:
         """The sensors' faults, the console link's, and the disk's (recording, history)."""

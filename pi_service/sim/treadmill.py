@@ -111,24 +111,52 @@ class VirtualTreadmill:
             self.console.stop()
 
     def control(self, name: str, value: float) -> None:
-        """The page's sim controls: hold a belt speed, press an incline key, lean, or resume the scenario."""
+        """The page's sim controls: hold a belt speed, hold an incline (a press of the console's
+        preset key), lean on the rails or hold the hands off them, or resume the scenario. Each
+        holds until `resume`: the scenario's next step or loop changes none of them. What is held
+        is what the treadmill took (a speed within the belt's 0-20 km/h, an incline within the
+        console's end limits), never the value asked; ValueError for an unknown control, which
+        changes nothing."""
         world = self.world
         if name == "speed_kmh":
             world.override_speed_kmh = min(20.0, max(0.0, value))
         elif name == "incline_pct":
+            low, high = self.incline_limits()
+            taken = min(high, max(low, value))
             if self.console is not None:
-                self.console.press(min(15.0, max(0.0, value)))
+                self.console.press(taken)
+            world.override_incline_pct = taken
         elif name == "lean":
             world.override_rails_n = (LEAN_N, LEAN_N) if value else (0.0, 0.0)
         elif name == "resume":
-            world.override_speed_kmh = world.override_rails_n = None
+            held_incline = world.override_incline_pct
+            world.override_speed_kmh = world.override_incline_pct = world.override_rails_n = None
+            if held_incline is not None and self.console is not None:
+                # Back to the scenario's incline: the walker presses its key, as at a step's change.
+                self.console.press(world.state_at().step.incline_pct)
         else:
             raise ValueError(f"unknown sim control {name!r}")
 
+    def incline_limits(self) -> tuple[float, float]:
+        """The inclines the deck can be set to: the console's soft end limits (0-15 % without one)."""
+        if self.console is None:
+            return 0.0, 15.0
+        settings = self.console.controller.s
+        return settings.min_pct, settings.max_pct
+
+    def held(self) -> dict:
+        """What the sim controls hold now (None: the scenario drives it)."""
+        world = self.world
+        rails = world.override_rails_n
+        return {"speed_kmh": world.override_speed_kmh, "incline_pct": world.override_incline_pct,
+                "lean": rails is not None and any(force > 0 for force in rails)}
+
     def describe(self) -> dict:
         state = self.world.state_at()
-        overridden = self.world.override_speed_kmh is not None or self.world.override_rails_n is not None
+        world = self.world
+        controlled = any(x is not None for x in (world.override_speed_kmh, world.override_incline_pct,
+                                                 world.override_rails_n))
         return {"scenario": self.scenario.name, "step": state.step.note, "scenario_t": round(state.scenario_t, 2),
-                "speedup": self.world.speedup, "controlled": overridden,
+                "speedup": self.world.speedup, "controlled": controlled, "held": self.held(),
                 "walker_cadence_spm": round(self.world.cadence_spm(), 1), "off_belt": state.step.off_belt,
                 "buzzer_on": bool(self.buzzer_pin.state)}

@@ -87,7 +87,9 @@ class World:
         self.walker = Walker(scenario.walker_mass_kg,
                              random.Random(f"walker {seed}" if seed is not None else None) if noise else None)
         self._recent: deque[WorldState] = deque([self._state])
-        self.override_speed_kmh: float | None = None  # the page's sim controls, over the scenario
+        # The page's sim controls, over the scenario until resumed: its next step or loop changes none of them.
+        self.override_speed_kmh: float | None = None
+        self.override_incline_pct: float | None = None
         self.override_rails_n: tuple[float, float] | None = None
         self._incline_motor: Callable[[], float] | None = None
         self._console_key: Callable[[float], None] | None = None
@@ -119,12 +121,15 @@ class World:
         step = self.scenario.step_at(scenario_t)
         target_kmh = step.speed_kmh if self.override_speed_kmh is None else self.override_speed_kmh
         rails = (step.rail_left_n, step.rail_right_n) if self.override_rails_n is None else self.override_rails_n
+        held_incline = self.override_incline_pct
         if self._incline_motor is not None:
-            if step is not s.step and step.incline_pct != s.step.incline_pct:
+            # A held incline: the walker presses no key for the scenario's next step.
+            if held_incline is None and step is not s.step and step.incline_pct != s.step.incline_pct:
                 self._console_key(step.incline_pct)
             incline = self._incline_motor()
         else:
-            incline = _approach(s.incline_pct, step.incline_pct, INCLINE_RATE_PCT_S * scenario_dt)
+            target_pct = step.incline_pct if held_incline is None else held_incline
+            incline = _approach(s.incline_pct, target_pct, INCLINE_RATE_PCT_S * scenario_dt)
         speed_kmh, held_until = mps_to_kmh(s.speed_mps), s.belt_held_until
         if speed_kmh == 0.0 and target_kmh > 0.0:
             speed_kmh, held_until = min(target_kmh, BELT_START_KMH), scenario_t + BELT_START_HOLD_S

@@ -1,4 +1,5 @@
-"""Session history in SQLite (WAL): sessions with their summaries, and their events.
+"""Session history in SQLite (WAL): sessions with their summaries, their events, and their
+readings once a second (`records`: about 250 kB an hour of belt time).
 
 Written by one thread off the sampling loop, committed about once a second, so a crash
 or `kill -9` loses at most the last second or two. Times are stored as wall-clock ISO
@@ -46,13 +47,29 @@ CREATE TABLE IF NOT EXISTS events (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_session ON events(session_id, t);
+CREATE TABLE IF NOT EXISTS records (  -- the session's readings at 1 Hz, for its page and its export
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    t_s REAL NOT NULL,                 -- seconds from the session's start
+    speed_mps REAL,                    -- NULL: the sensor gave no valid value
+    incline_pct REAL,
+    rail_left_n REAL,
+    rail_right_n REAL,
+    cadence_spm REAL,
+    footstrike_g REAL,
+    distance_m REAL NOT NULL,          -- the session's distance so far
+    PRIMARY KEY (session_id, t_s)
+) WITHOUT ROWID;
 """
+RECORD_COLUMNS = ("t_s", "speed_mps", "incline_pct", "rail_left_n", "rail_right_n", "cadence_spm", "footstrike_g",
+                  "distance_m")
 
 # Columns added to `sessions` since its first version, in order: a history written before
 # them gains them when it is opened (its old sessions read 0 and NULL).
 ADDED_COLUMNS = (
     ("interrupted", "INTEGER NOT NULL DEFAULT 0"),  # sessions a crash left open
     ("cadence_avg_spm", "REAL"),  # footstrikes (issue 16)
+    ("elevation_gain_m", "REAL"),  # the console's numbers (issue 17)
+    ("energy_kcal", "REAL"),
 )
 
 
@@ -77,8 +94,15 @@ class History:
     def close_interrupted(self, keep_started_t: float | None = None) -> int | None:
         """Close the sessions a previous run left open (`kill -9`, a power cut) as interrupted,
         ending where they were last saved; all but the one that started at `keep_started_t`,
-        which a restarted sampler goes on with. Returns that one's row id, if it is there."""
+        which a restarted sampler goes on with. Returns that one's row id, if it is there:
+        a sampler that stopped cleanly (a SIGTERM of its own) ended it, and it is opened again."""
         kept = None
+        if keep_started_t is not None:
+            row = self.db.execute("SELECT id FROM sessions WHERE started_t=? AND ended_at IS NOT NULL AND interrupted=0"
+                                  " ORDER BY id DESC LIMIT 1", (keep_started_t,)).fetchone()
+            if row is not None and not self.db.execute("SELECT 1 FROM sessions WHERE started_t=? AND ended_at IS NULL",
+                                                       (keep_started_t,)).fetchone():
+                self.db.execute("UPDATE sessions SET ended_at=NULL WHERE id=?", (row[0],))
         rows = self.db.execute("SELECT id, started_at, started_t, duration_s FROM sessions WHERE ended_at IS NULL")
         for row_id, started_at, started_t, duration_s in rows.fetchall():
             if keep_started_t is not None and started_t == keep_started_t:
@@ -94,15 +118,26 @@ class History:
                   None if summary["ended_t"] is None else _iso(summary["ended_t"] + wall_offset),
                   summary["started_t"], summary["duration_s"], summary["distance_m"], summary["steep_s"],
                   summary["max_speed_mps"], json.dumps(summary["rules"], sort_keys=True),
-                  summary.get("cadence_avg_spm"))
+                  summary.get("cadence_avg_spm"), summary.get("elevation_gain_m"), summary.get("energy_kcal"))
         if session_id is None:
             cursor = self.db.execute(
                 "INSERT INTO sessions (started_at, ended_at, started_t, duration_s, distance_m, steep_s,"
-                " max_speed_mps, rules, cadence_avg_spm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+                " max_speed_mps, rules, cadence_avg_spm, elevation_gain_m, energy_kcal)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
             return int(cursor.lastrowid)
         self.db.execute("UPDATE sessions SET started_at=?, ended_at=?, started_t=?, duration_s=?, distance_m=?,"
-                        " steep_s=?, max_speed_mps=?, rules=?, cadence_avg_spm=? WHERE id=?", (*values, session_id))
+                        " steep_s=?, max_speed_mps=?, rules=?, cadence_avg_spm=?, elevation_gain_m=?, energy_kcal=?"
+                        " WHERE id=?", (*values, session_id))
+        if summary["ended_t"] is not None:
+            # A session ends where the belt stopped, found only `session_end_s` later: the
+            # seconds of standing still recorded meanwhile are not the session's.
+            self.db.execute("DELETE FROM records WHERE session_id=? AND t_s > ?", (session_id, summary["duration_s"]))
         return session_id
+
+    def add_record(self, session_id: int, values: tuple) -> None:
+        """One second's readings, in RECORD_COLUMNS' order (a second written again replaces it)."""
+        self.db.execute(f"INSERT OR REPLACE INTO records (session_id, {', '.join(RECORD_COLUMNS)})"
+                        f" VALUES (?{', ?' * len(RECORD_COLUMNS)})", (session_id, *values))
 
     def next_event_id(self) -> int:
         return int(self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM events").fetchone()[0])
@@ -160,6 +195,10 @@ class HistoryWriter:
     def event(self, event: Event) -> None:
         self._queue.put(("event", event))
 
+    def record(self, started_t: float, values: tuple) -> None:
+        """The readings of a second of the session that started at `started_t` (RECORD_COLUMNS)."""
+        self._queue.put(("record", (started_t, values)))
+
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=3)
@@ -201,6 +240,11 @@ class HistoryWriter:
                         started = payload["started_t"]
                         current = history.save_session(session_ids.get(started), payload, self._wall_offset)
                         session_ids[started] = current
+                    elif kind == "record":
+                        started, values = payload
+                        row_id = session_ids.get(started)
+                        if row_id is not None:  # its session's row is saved first; none if the disk failed
+                            history.add_record(row_id, values)
                     else:
                         history.add_event(current, payload, self._wall_offset)
                 if time.monotonic() - last_commit >= self.COMMIT_EVERY_S:

@@ -20,27 +20,34 @@ from typing import Callable
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from pi_service import __version__
 from pi_service.config import Config
 from pi_service.pairing import PairingStore
 from pi_service.storage.state_folder import state_dir
-from pi_service.web import controls, history, page, status, stream
+from pi_service.web import controls, history, page, recent, status, stream
 from pi_service.web.errors import validation_error
+from pi_service.web.export import router as export_router
 from pi_service.web.guard import ChangeGuard, HostAllowList, LocalNetworkOnly
 from pi_service.web.headers import SecurityHeaders
 from pi_service.web.limits import BoundedBody
 from pi_service.web.throttle import TokenThrottle
 
 STATIC = Path(__file__).parent / "static"
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")  # Swagger UI and ReDoc, from fastapi-offline's own files
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    """Nothing to start: the broadcaster starts with the stream's first client. At shutdown
-    it is stopped, so no task of this app outlives the server."""
-    yield
-    await app.state.broadcaster.close()
+    """The recent ring's feeder starts (the broadcaster starts with the stream's first
+    client). At shutdown both are stopped, so no task of this app outlives the server."""
+    app.state.recent.start()
+    try:
+        yield
+    finally:
+        await app.state.recent.close()
+        await app.state.broadcaster.close()
 
 
 def create_app(source, config: Config, sim: bool = False, hosts: list[str] | None = None,
@@ -49,7 +56,10 @@ def create_app(source, config: Config, sim: bool = False, hosts: list[str] | Non
     `hosts`: the Host allow-list (default: this machine's names and addresses);
     `folder`: the state folder with the history and the pairing tokens (default: the config's);
     `clock`: the wrong-token throttle's (tests)."""
-    app = FastAPI(title="Treadmill Companion", version=__version__, lifespan=lifespan,
+    # FastAPIOffline: FastAPI's own app, with /docs and /redoc served from the files its package
+    # ships instead of a CDN (the Pi may be offline, and the page loads nothing from outside).
+    app = FastAPIOffline(docs_url=DOCS_PATHS[0], redoc_url=DOCS_PATHS[2], swagger_ui_oauth2_redirect_url=DOCS_PATHS[1],
+                         title="Treadmill Companion", version=__version__, lifespan=lifespan,
                   description="Live treadmill readings and safety nudges from the companion on this Pi. "
                               "Reading is open on the local network; changes need the pairing token "
                               "(`treadmill-companion pair`) as `Authorization: Bearer <token>`.")
@@ -61,13 +71,15 @@ def create_app(source, config: Config, sim: bool = False, hosts: list[str] | Non
     app.state.pairing = PairingStore(folder)
     app.state.history_path = folder / "history.sqlite3"
     app.state.broadcaster = stream.Broadcaster(app)
+    app.state.recent = recent.RecentRing(source)
     app.state.change_guard = ChangeGuard(app.state.pairing, TokenThrottle(clock))
     # add_middleware puts each one outside those added before it.
     app.add_middleware(BoundedBody, guard=app.state.change_guard)
     app.add_middleware(LocalNetworkOnly, allow=app.state.allowed_hosts)
-    app.add_middleware(SecurityHeaders, docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url))
+    app.add_middleware(SecurityHeaders, docs_paths=DOCS_PATHS)
     app.add_exception_handler(RequestValidationError, validation_error)
-    for module in (status, stream, history, controls, page):
+    for module in (status, recent, stream, history, controls, page):
         app.include_router(module.router)
+    app.include_router(export_router)  # /api/sessions/{id}/export
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -10,20 +10,18 @@
   which browsers already leave out of a Referer; with no Referer at all, not even the Pi's
   address and path leave with a link followed from the page or the API docs, nor a token
   that ever lands in a query string (someone pasting `?token=`).
-- `/docs` and `/redoc` (FastAPI's) still load Swagger UI and ReDoc from jsDelivr, run one
-  inline script and use inline styles, so they get a policy that allows exactly that;
-  issue 17 serves them from the Pi and will give them the page's policy.
+- `/docs` and `/redoc` load Swagger UI and ReDoc from the Pi (fastapi-offline's files under
+  `/static-offline-docs`), nothing from outside; Swagger UI's page runs one inline script,
+  both use inline styles and ReDoc a worker from a blob, so they get a policy that allows
+  exactly that, and still only from 'self'.
 """
 
 from __future__ import annotations
 
 PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
                "form-action 'self'; frame-ancestors 'none'")
-CDN = "https://cdn.jsdelivr.net"
-DOCS_POLICY = (f"default-src 'self'; script-src 'self' 'unsafe-inline' {CDN}; "
-               f"style-src 'self' 'unsafe-inline' {CDN} https://fonts.googleapis.com; "
-               "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
-               "https://cdn.redoc.ly; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data:; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
                "form-action 'self'; frame-ancestors 'none'")
 COMMON = ((b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
           (b"referrer-policy", b"no-referrer"))

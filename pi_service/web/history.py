@@ -1,4 +1,5 @@
-"""`/api/sessions`: the session history, read-only from the SQLite file the sampler writes."""
+"""`/api/sessions`: the session history, read-only from the SQLite file the sampler writes,
+with each session's readings at 1 Hz (none for sessions of a history older than them)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from pi_service.storage.history import ADDED_COLUMNS
+from pi_service.storage.history import ADDED_COLUMNS, RECORD_COLUMNS
 
 router = APIRouter()
 
@@ -29,6 +30,10 @@ class SessionOut(BaseModel):
     cadence_avg_spm: float | None = Field(None, description="average cadence while the belt moved and someone "
                                                             "stepped on it, footstrikes per minute (time-weighted); "
                                                             "null when no footstrike was felt or sensed")
+    elevation_gain_m: float | None = Field(None, description="metres climbed: belt distance times the grade, uphill "
+                                                             "only; null for sessions saved before it was kept")
+    energy_kcal: float | None = Field(None, description="calories while the belt moved (ACSM's equations, rail-support "
+                                                        "corrected); null for sessions saved before it was kept")
 
 
 class SessionPage(BaseModel):
@@ -47,9 +52,21 @@ class StoredEvent(BaseModel):
     detail: dict
 
 
+class SessionRecord(BaseModel):
+    t_s: float = Field(description="seconds from the session's start")
+    speed_mps: float | None
+    incline_pct: float | None
+    rail_left_n: float | None
+    rail_right_n: float | None
+    cadence_spm: float | None
+    distance_m: float = Field(description="the session's distance so far")
+
+
 class SessionDetail(BaseModel):
     session: SessionOut
     events: list[StoredEvent]
+    records: list[SessionRecord] = Field(default_factory=list, description="the readings at 1 Hz, oldest first; "
+                                         "empty for sessions saved before they were kept")
 
 
 class WeekMinutes(BaseModel):
@@ -86,6 +103,22 @@ def _columns(db: sqlite3.Connection) -> str:
         f", {name}" for name, _ in ADDED_COLUMNS if name in have)
 
 
+def read_records(db: sqlite3.Connection, session_id: int) -> list[dict]:
+    """The session's readings at 1 Hz, oldest first, as dicts of RECORD_COLUMNS; none from a
+    history written before the `records` table (a read-only reader cannot add it)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='records'").fetchone() is None:
+        return []
+    rows = db.execute(f"SELECT {', '.join(RECORD_COLUMNS)} FROM records WHERE session_id=? ORDER BY t_s",
+                      (session_id,)).fetchall()
+    return [dict(row) for row in rows]
+
+
+def read_session(db: sqlite3.Connection | None, session_id: int) -> SessionOut | None:
+    row = None if db is None else db.execute(f"SELECT {_columns(db)} FROM sessions WHERE id=?",
+                                             (session_id,)).fetchone()
+    return None if row is None else _session(row)
+
+
 HISTORY_UNREADABLE = {503: {"description": "the history file cannot be read (a full or failing disk)"}}
 
 
@@ -101,18 +134,20 @@ def sessions(request: Request, limit: int = Query(20, ge=1, le=200), offset: int
     return SessionPage(sessions=[_session(row) for row in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get("/api/sessions/{session_id}", response_model=SessionDetail, summary="one session's summary and events",
+@router.get("/api/sessions/{session_id}", response_model=SessionDetail,
+            summary="one session's summary, events and readings at 1 Hz",
             responses={404: {"description": "no such session"}, **HISTORY_UNREADABLE})
 def session(request: Request, session_id: int = Path(ge=1, le=2**63 - 1)):
     with _history(request) as db:
-        row = None if db is None else db.execute(f"SELECT {_columns(db)} FROM sessions WHERE id=?",
-                                                 (session_id,)).fetchone()
-        if row is None:
+        found = read_session(db, session_id)
+        if found is None:
             raise HTTPException(404, f"no session {session_id}")
         events = db.execute("SELECT at, t, kind, phase, message, detail FROM events WHERE session_id=? ORDER BY t",
                             (session_id,)).fetchall()
-    return SessionDetail(session=_session(row),
-                         events=[StoredEvent(**{**dict(e), "detail": json.loads(e["detail"])}) for e in events])
+        records = read_records(db, session_id)
+    return SessionDetail(session=found,
+                         events=[StoredEvent(**{**dict(e), "detail": json.loads(e["detail"])}) for e in events],
+                         records=[SessionRecord(**record) for record in records])
 
 
 @router.get("/api/weekly", response_model=list[WeekMinutes], summary="minutes on the treadmill per week, oldest first",

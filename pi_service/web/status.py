@@ -1,4 +1,5 @@
-"""`/healthz` and `/api/status`: the latest snapshot, converted for people at the edge (km/h, mph)."""
+"""`/healthz` and `/api/status`: the latest snapshot, converted for people at the edge (km/h,
+mph, pace), with what the page needs of the config (the rider's mass, the lean threshold)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,14 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from pi_service.config import Config
+from pi_service.core.effort import body_mass_kg
+from pi_service.core.rules.rails import lean_levels
 from pi_service.schema import Health, Status
-from pi_service.units import mps_to_display, mps_to_kmh
+from pi_service.units import kmh_to_mps, mps_to_display, mps_to_kmh
+
+METRES_PER = {"km/h": 1000.0, "mph": 1609.344}  # the distance a pace is given for, by `units`
+PACE_MIN_MPS = kmh_to_mps(1.0)  # slower than this, a pace (over 60 min/km) says nothing
 
 router = APIRouter()
 
@@ -44,21 +51,33 @@ async def healthz(request: Request):
     return JSONResponse(health.model_dump(), status_code=200 if health.healthy else 503)
 
 
-def to_status(snapshot: dict, units: str, demo: bool, restarts: int, now: float) -> Status:
+def pace_s(speed_mps: float | None, units: str) -> float | None:
+    """Seconds per km (km/h) or per mile (mph); None when unknown or below 1 km/h."""
+    if speed_mps is None or speed_mps < PACE_MIN_MPS:
+        return None
+    return round(METRES_PER.get(units, 1000.0) / speed_mps, 1)
+
+
+def to_status(snapshot: dict, config: Config, restarts: int, now: float) -> Status:
     speed = snapshot["speed_mps"]
+    units = config.units
     loop = dict(snapshot["loop"], age_ms=round((now - snapshot["t"]) * 1000, 2), restarts=restarts)
     faults = [dict(channel=f["channel"], device=f["device"], reason=f["reason"], for_s=round(now - f["since_t"], 2))
               for f in snapshot["faults"]]
+    rider_kg = config.rider.body_mass_kg
     return Status(
         t=snapshot["t"], units=units,
         speed=None if speed is None else round(mps_to_display(speed, units), 2),
         speed_kmh=None if speed is None else round(mps_to_kmh(speed), 2),
+        pace_s=pace_s(speed, units),
         incline_pct=snapshot["incline_pct"], rail_left_n=snapshot["rail_left_n"],
         rail_right_n=snapshot["rail_right_n"], cadence_spm=snapshot.get("cadence_spm"),
         footstrike_g=snapshot.get("footstrike_g"), session=snapshot["session"], alerts=snapshot["alerts"],
         events=snapshot.get("events", []),
-        faults=faults, loop=loop, demo=demo, sim=snapshot["sim"],
+        faults=faults, loop=loop, demo=config.demo, sim=snapshot["sim"],
         console=snapshot.get("console"), ramp=snapshot.get("ramp"), nudges=snapshot.get("nudges", {}),
+        body_mass_kg=body_mass_kg(rider_kg), body_mass_assumed=rider_kg is None,
+        rail_lean_n=round(lean_levels(config.rules, rider_kg)[0], 1),
     )
 
 
@@ -69,5 +88,4 @@ def status(request: Request):
     snapshot = source.board.read()
     if snapshot is None:
         return JSONResponse({"detail": "no snapshot from the sampling loop yet"}, status_code=503)
-    config = request.app.state.config
-    return to_status(snapshot, config.units, config.demo, source.restarts, time.monotonic())
+    return to_status(snapshot, request.app.state.config, source.restarts, time.monotonic())
