@@ -159,6 +159,7 @@ def test_a_flood_of_half_sent_requests_leaves_healthz_answering(start_server, ma
     cap = connection_cap(512, SYSTEMD_DEFAULT_NOFILE)
     flood, latencies = [], []
     try:
+        began = time.monotonic()
         for i in range(1100):
             sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
             sock.sendall(HALF_SENT)
@@ -172,6 +173,7 @@ def test_a_flood_of_half_sent_requests_leaves_healthz_answering(start_server, ma
             status, seconds = healthz(server.port)
             assert status == 200
             latencies.append(seconds)
+        flood_s = time.monotonic() - began  # every connection that could push one out made by now
         closed: set[int] = set()
 
         def evicted():
@@ -181,15 +183,24 @@ def test_a_flood_of_half_sent_requests_leaves_healthz_answering(start_server, ma
         # The oldest half-sent requests made room for the newest and for every /healthz.
         wait_for(evicted, 10, f"at least {1100 - cap} half-sent requests pushed out")
         assert peak_files < SYSTEMD_DEFAULT_NOFILE
-        summary = wait_for(lambda: re.search(r"(\d+) idle connections closed, (\d+) refused", server.log()), 10,
-                           "the summary of the burst")
-        assert int(summary.group(1)) >= 1100 - cap and int(summary.group(2)) == 0
+        # The flood may outlast one warning's window (connect() waits out a full listen queue
+        # with the kernel's 1 s SYN retry): one WARNING per window, each closed by its summary.
+        summary = r"(\d+) idle connections closed, (\d+) refused"
+
+        def summed():
+            log = server.log()
+            found = [(int(a), int(b)) for a, b in re.findall(summary, log)]
+            warned = log.count("connection limit reached")
+            return found if found and len(found) == warned else None
+        windows = wait_for(summed, 10, "a summary for every warning of the burst")
+        assert sum(e for e, _ in windows) >= 1100 - cap and sum(r for _, r in windows) == 0, windows
+        assert len(windows) <= flood_s // 3 + 1, (len(windows), flood_s)  # at most one WARNING per 3 s
         log = server.log()
-        assert log.count("connection limit reached") == 1, log  # one WARNING for the burst
         assert_quiet(log)
-        print(f"\nflood of 1,100 half-sent requests (cap {cap}): /healthz max {max(latencies) * 1000:.1f} ms, "
-              f"median {sorted(latencies)[len(latencies) // 2] * 1000:.1f} ms over {len(latencies)} requests; "
-              f"{summary.group(1)} evicted; server files at peak {peak_files}")
+        print(f"\nflood of 1,100 half-sent requests (cap {cap}) in {flood_s:.1f} s: /healthz max "
+              f"{max(latencies) * 1000:.1f} ms, median {sorted(latencies)[len(latencies) // 2] * 1000:.1f} ms over "
+              f"{len(latencies)} requests; {sum(e for e, _ in windows)} evicted over {len(windows)} warning windows; "
+              f"server files at peak {peak_files}")
     finally:
         for sock in flood:
             sock.close()
