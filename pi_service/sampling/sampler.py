@@ -1,6 +1,7 @@
 """One tick of the sampling loop, as a table of contents: take the page's commands, read the
-sensors (and hand a maintenance command its raw readings), run the rules, act on their events, record, publish. Each step is owned by its own
-module; what the tick touches is passed in (`sampling/run.py` opens and wires it)."""
+sensors (and hand a maintenance command its raw readings), run the rules (once every sensor
+has answered: `start_up.py`), act on their events, record, publish. Each step is owned by its
+own module; what the tick touches is passed in (`sampling/run.py` opens and wires it)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pi_service.sampling.sensors import Sensors
 from pi_service.sampling.service_port import ServicePort
 from pi_service.sampling.session_log import SessionLog
 from pi_service.sampling.snapshot import SnapshotMaker
+from pi_service.sampling.start_up import StartUp
 from pi_service.sampling.stats import LoopStats
 from pi_service.storage.history import HistoryWriter
 
@@ -47,6 +49,7 @@ class Sampler:
         self.responses = Responses(config, buzzer, console)
         self.snapshots = SnapshotMaker(config, stats, sensors, realtime, recorder, history, console, treadmill)
         self.last_sample: Sample | None = None
+        self.start_up = StartUp()
         self.carry: CarryOver | None = None  # the rules' state, kept for a restarted sampler
         self._commanded = False
 
@@ -57,14 +60,22 @@ class Sampler:
         sample = self.last_sample = quantize(self.sensors.read(t))
         if self.service is not None and self.service.busy:
             self.service.on_tick(t, sample.speed_mps)
-        events = self.engine.update(sample)
-        self.sessions.follow(self.engine, sample)
-        self._act(events, sample, t)
-        if self.recorder is not None:
-            self.recorder.add(sample)
+        events = []
+        if self.start_up.done or self._started(sample):
+            events = self.engine.update(sample)
+            self.sessions.follow(self.engine, sample)
+            self._act(events, sample, t)
+            if self.recorder is not None:
+                self.recorder.add(sample)
         self.board.publish_json(self.snapshot_json(sample))
         if self.carry is not None and self.carry.due(t, bool(events) or self._commanded):
             self.carry.save(self.rule_state(t))
+
+    def _started(self, sample: Sample) -> bool:
+        if not self.start_up.ready(sample):
+            return False
+        log.info("rules started: %s", self.start_up.describe())
+        return True
 
     def rule_state(self, t: float) -> RuleState:
         return RuleState(t, self.engine, self.sessions.summary, self.alerts, self.responses.nudges)
