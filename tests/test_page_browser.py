@@ -101,9 +101,10 @@ def test_the_page_on_a_phone_live_numbers_a_nudge_pairing_and_snooze(daemon, bro
     assert page.locator(".uplot").count() == 4  # three live charts and the weekly one
 
     # A nudge appears with its message when rail_lean fires.
-    page.wait_for_selector("#nudge:not([hidden])", timeout=15_000)
-    assert "rails" in page.inner_text("#nudge-message")
-    assert page.inner_text("#nudge-kind").lower().startswith("leaning")
+    lean = ".alert-card[data-kind=rail_lean]"
+    page.wait_for_selector(lean, timeout=15_000)
+    assert "rails" in page.inner_text(f"{lean} .alert-message")
+    assert page.inner_text(f"{lean} .alert-kind").lower().startswith("leaning")
     assert int(page.inner_text("#rail-total").split()[0]) > 80
     assert errors == [], errors
 
@@ -112,7 +113,7 @@ def test_the_page_on_a_phone_live_numbers_a_nudge_pairing_and_snooze(daemon, bro
     page.screenshot(path=str(ARTIFACTS / "page-390.png"), full_page=True)
 
     # Unpaired, snooze is refused and says so; nothing changes.
-    page.click("#snooze")
+    page.click(f"{lean} .snooze")
     page.wait_for_selector("#toast:not([hidden])")
     assert "Pair" in page.inner_text("#toast")
     assert status(port)["nudges"]["rail_lean"]["snoozed_s"] == 0
@@ -121,9 +122,9 @@ def test_the_page_on_a_phone_live_numbers_a_nudge_pairing_and_snooze(daemon, bro
     page.goto(f"http://127.0.0.1:{port}/#token={token}")
     page.wait_for_function("() => document.getElementById('pair-state').dataset.paired === 'yes'", timeout=5_000)
     assert "#token" not in page.url  # the token leaves the address bar
-    page.wait_for_selector("#nudge:not([hidden])", timeout=5_000)
-    page.click("#snooze")
-    page.wait_for_selector("#nudge", state="hidden", timeout=5_000)
+    page.wait_for_selector(f"{lean}[data-quiet=no]", timeout=5_000)
+    page.click(f"{lean} .snooze")
+    page.wait_for_selector(f"{lean}[data-quiet=yes]", timeout=5_000)  # still shown (it is active), quietly
     assert status(port)["nudges"]["rail_lean"]["snoozed_s"] > 500
 
     page.set_viewport_size({"width": 360, "height": 740})
@@ -194,18 +195,23 @@ def test_the_belt_alarm_banner_comes_and_goes_with_the_alert_and_cadence_shows(w
     assert page.inner_text("#cadence") == "0"  # nobody stepping reads 0, not "unknown"
     box = page.locator("#alarm").bounding_box()
     assert box["x"] == 0 and box["y"] == 0 and box["width"] == 390  # the whole width, at the top
-    assert page.locator("#nudge").is_hidden()  # no snooze button offered for the alarm
+    assert page.locator(".alert-card").count() == 0  # no card, no snooze button, for the alarm
     page.evaluate("window.scrollTo(0, 600)")
     assert page.locator("#alarm").bounding_box()["y"] == 0  # stays in view
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(ARTIFACTS / "page-alarm-390-light.png"))
+    page.set_viewport_size({"width": 844, "height": 390})  # phone landscape: the banner is one line
+    speed = page.locator("#speed").bounding_box()
+    assert speed["y"] >= page.locator("#alarm").bounding_box()["height"] and speed["y"] + speed["height"] <= 390
+    page.screenshot(path=str(ARTIFACTS / "page-alarm-844x390-light.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
     page.emulate_media(color_scheme="dark")
     page.screenshot(path=str(ARTIFACTS / "page-alarm-390-dark.png"))
 
     # The alarm over, an overstride: the banner goes, the overstride is an ordinary nudge.
     board.overrides.update(alerts=[OVERSTRIDE], cadence_spm=None, footstrike_g=None)
     page.wait_for_selector("#alarm", state="hidden", timeout=5_000)
-    page.wait_for_selector("#nudge:not([hidden])", timeout=5_000)
-    assert page.inner_text("#nudge-kind").lower() == "overstriding"
+    page.wait_for_selector(".alert-card[data-kind=overstride]", timeout=5_000)
+    assert page.inner_text(".alert-card[data-kind=overstride] .alert-kind").lower() == "overstriding"
     assert page.inner_text("#cadence") == "–" and page.inner_text("#footstrike") == "–"  # unknown
     assert errors == [], errors

@@ -83,7 +83,8 @@ def test_every_endpoint_is_in_the_openapi_schema(api):
     assert set(paths) == {"/", "/healthz", "/api/status", "/api/stream", "/api/sessions", "/api/sessions/{session_id}",
                           "/api/weekly", "/api/nudges/{kind}/snooze", "/api/nudges/{kind}/acknowledge",
                           "/api/ramp/stop", "/api/sim", "/api/pair/check", "/api/recent",
-                          "/api/sessions/{session_id}/export"}
+                          "/api/sessions/{session_id}/export", "/session/{session_id}", "/manifest.webmanifest",
+                          "/sw.js"}
     status = client.get("/openapi.json").json()["components"]["schemas"]["Status"]["properties"]
     assert {"speed_kmh", "incline_pct", "rail_left_n", "rail_right_n", "session", "alerts", "faults", "loop",
             "nudges", "console", "ramp"} <= set(status)
