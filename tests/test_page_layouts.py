@@ -359,6 +359,33 @@ def test_the_session_page_shows_its_charts_events_and_exports(daemon, browser):
     context.close()
 
 
+def test_without_the_wake_lock_a_tap_starts_the_video_that_keeps_the_screen_on(daemon, browser):
+    # A phone on http://<pi>:8080 is not a secure context: no navigator.wakeLock. As there,
+    # the page falls back to NoSleep.js's silent looping video, which needs a tap to start.
+    daemon.sim(speed_kmh=4)
+    wait_status(daemon.port, lambda s: s["session"] is not None, "a session again")
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.add_init_script("delete Navigator.prototype.wakeLock;")
+    page = context.new_page()
+    page.goto(daemon.base + "/")
+    live(page)
+    assert page.evaluate("() => 'wakeLock' in navigator") is False
+    page.wait_for_selector("#screen-tap:not([hidden])", timeout=5_000)  # the page asks for the tap
+    assert page.evaluate("() => window.treadmillPage.screenVideo") == {"on": False, "paused": True}
+    check_first_screen(page, "screen-tap")  # the hint beside the numbers, not over them
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.click(".brand")  # a tap anywhere
+    page.wait_for_function("() => window.treadmillPage.screenVideo.on", timeout=5_000)
+    assert page.evaluate("() => window.treadmillPage.screenVideo.paused") is False  # Chromium plays it
+    assert page.locator("#screen-tap").is_hidden()
+    daemon.sim(speed_kmh=0)
+    wait_status(daemon.port, lambda s: s["session"] is None, "the session over", timeout=30)
+    page.wait_for_function("() => !window.treadmillPage.screenVideo.on", timeout=5_000)
+    assert page.evaluate("() => window.treadmillPage.screenVideo.paused") is True  # the screen may sleep again
+    assert page.locator("#screen-tap").is_hidden()
+    context.close()
+
+
 def test_axe_finds_no_serious_violation_at_any_viewport_or_theme(daemon, browser):
     assert AXE.exists(), "axe-core is installed into .node by `make test` (npm, Makefile NODE_STAMP)"
     daemon.sim(speed_kmh=4)

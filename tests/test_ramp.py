@@ -192,7 +192,12 @@ def test_the_sensor_seeing_the_deck_rise_or_fall_too_fast_stops_it():
     ramp = started(300)
     console = acknowledged(300.2)
     step(ramp, 301, incline=11.5, console=console)
-    assert step(ramp, 302, incline=12.1, console=console).action == "stop" and "go up" in ramp.reason
+    # A rise judged over a stride's median: one reading up is a footstrike's rock, not the deck.
+    assert step(ramp, 302, incline=12.1, console=console) is None and ramp.state == "ramping"
+    step(ramp, 302.1, incline=11.5, console=console)
+    assert step(ramp, 302.2, incline=11.6, console=console) is None and ramp.state == "ramping"
+    assert step(ramp, 302.5, incline=12.1, console=console) is None  # half the stride's readings up
+    assert step(ramp, 302.8, incline=12.1, console=console).action == "stop" and "go up" in ramp.reason
     ramp = started(300)
     assert step(ramp, 302, incline=9.0, console=acknowledged(300.2)).action == "stop" and "faster" in ramp.reason
 

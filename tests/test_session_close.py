@@ -15,7 +15,7 @@ from pi_service.core.sample import Sample
 from pi_service.sampling.session_log import SessionLog
 from pi_service.storage.history import History, HistoryWriter
 from tests.test_daemon import children, get, start
-from tests.test_hostile_crashes import CLIMB, status, wait_for
+from tests.test_hostile_crashes import CLIMB, session_ticking, status, wait_for
 
 
 def rows(state):
@@ -77,8 +77,7 @@ def test_a_sampler_stopped_on_its_own_and_restarted_goes_on_with_the_same_open_s
         (child,) = children(process.pid)
         os.kill(child, signal.SIGTERM)
         wait_for(lambda: (status(port) or {}).get("loop", {}).get("restarts") == 1, 15)
-        wait_for(lambda: (status(port) or {}).get("session"), 5)
-        after = status(port)
+        after = wait_for(lambda: session_ticking(port), 5)
         assert abs(after["t"] - after["session"]["elapsed_s"] - started_t) < 0.05, "a new session began"
 
         def saved_open():

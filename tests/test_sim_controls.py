@@ -165,10 +165,17 @@ def test_through_the_api_the_held_state_shows_and_holds_over_the_scenarios_loops
                 and abs(s["speed_kmh"] - 3.0) < 0.3, within_s=15)
         looped_from = get(port, "/api/status")[1]["sim"]["scenario_t"]
         deadline = time.monotonic() + 9  # two loops and more: four step changes
+        known = unknown = 0
         while time.monotonic() < deadline:
             status = get(port, "/api/status")[1]
-            assert abs(status["incline_pct"] - 2.5) < 0.6 and abs(status["speed_kmh"] - 3.0) < 0.3, status["sim"]
+            if status["incline_pct"] is None:  # a tick whose bus work missed its deadline (a loaded machine):
+                unknown += 1                   # unknown for that tick, not a move
+            else:
+                known += 1
+                assert abs(status["incline_pct"] - 2.5) < 0.6, (status["incline_pct"], status["faults"], status["sim"])
+            assert abs(status["speed_kmh"] - 3.0) < 0.3, status["sim"]
             time.sleep(0.2)
+        assert known >= 9 * unknown, (known, unknown)
         assert status["sim"]["scenario_t"] - looped_from >= 8
         assert status["sim"]["held"]["incline_pct"] == 2.5
         # Nothing to do: 409 with why, and nothing changes.

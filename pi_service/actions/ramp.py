@@ -47,7 +47,11 @@ ACK_WAIT_S = 1.5  # the console's answer to the command (its retries take about 
 SETTLE_S = 3.0  # after the console says done, the sensor (low-passed) has this long to agree
 PROGRESS_PCT = 0.3  # the sensor must see the deck this much lower ...
 PROGRESS_MIN_S = 6.0  # ... at least this often (longer for a slow ramp) until the target
-RISE_LIMIT_PCT = 0.5  # the sensor seeing the deck rise this much during a ramp stops it
+RISE_LIMIT_PCT = 0.5  # the sensor seeing the deck rise this much during a ramp stops it ...
+# ... over a stride's median: walking slowly (1-2 km/h, ~100 steps a minute) each footstrike
+# rocks the low-passed incline by up to +-0.3 %, which a 0.4 s median follows; two steps'
+# worth does not (the sim's walker made a 0.4 s median "rise" 0.42 % on a deck coming down).
+RISE_WINDOW_S = 1.2
 RATE_SLACK_PCT = 1.0  # the sensor's drop may lead the set rate by this much (smoothing, noise)
 FIRMWARE_DEADBAND_PCT = 0.15
 RESULT_SHOWN_S = 60.0  # a ramp's result stays in the snapshot this long after the climb has ended
@@ -61,8 +65,8 @@ class SteadyIncline:
     jolt) cannot move it, and a value out of the channel's range never enters it. None
     once no valid reading has come for that long."""
 
-    def __init__(self, noise_s: float, low: float, high: float):
-        self.window_s = 2 * noise_s
+    def __init__(self, noise_s: float, low: float, high: float, window_s: float | None = None):
+        self.window_s = 2 * noise_s if window_s is None else window_s
         self.low, self.high = low, high
         self.readings: deque[tuple[float, float]] = deque()
 
@@ -87,6 +91,9 @@ class InclineRamp:
         rules = rules or RulesConfig()
         self.steady = SteadyIncline(rules.min_duration_s, rules.sensor_fault.incline_pct_min,
                                     rules.sensor_fault.incline_pct_max)
+        self.stride = SteadyIncline(rules.min_duration_s, rules.sensor_fault.incline_pct_min,
+                                    rules.sensor_fault.incline_pct_max, max(RISE_WINDOW_S, 2 * rules.min_duration_s))
+        self.stride_pct: float | None = None  # the incline the rise is judged on
         self.after_s = actions.ramp_after_s
         self.announce_s = min(actions.ramp_announce_s, actions.ramp_after_s)
         self.target_pct = actions.ramp_to_pct
@@ -150,6 +157,7 @@ class InclineRamp:
         """`sensor_problem`: why the incline sensor cannot be trusted now (a `sensor_fault`
         of the incline or of the console/sensor comparison), or None. `console` is the
         link's ConsoleState (None: no console wired)."""
+        self.stride_pct = self.stride.update(t, incline_pct)
         incline_pct = self.steady.update(t, incline_pct)
         if self.state != "announced":
             self.announced_t = None
@@ -277,12 +285,13 @@ class InclineRamp:
     def _check_motion(self, t: float, incline: float, console) -> RampCommand | None:
         """Does the deck move as asked, as the incline sensor sees it?"""
         elapsed = t - self.ramp_t
-        self.lowest_incline = min(self.lowest_incline, incline)
+        stride = incline if self.stride_pct is None else self.stride_pct
+        self.lowest_incline = min(self.lowest_incline, stride)
         if incline <= self.progress_mark - PROGRESS_PCT:
             self.progress_mark, self.progress_t = incline, t
         drop = self.start_incline - incline
-        if incline > self.lowest_incline + RISE_LIMIT_PCT or incline > self.start_incline + RISE_LIMIT_PCT:
-            return self._fail(t, f"the incline sensor saw the deck go up (to {incline:.1f} %)", incline, console)
+        if stride > self.lowest_incline + RISE_LIMIT_PCT or stride > self.start_incline + RISE_LIMIT_PCT:
+            return self._fail(t, f"the incline sensor saw the deck go up (to {stride:.1f} %)", incline, console)
         if drop > self.rate_pct_s * elapsed + RATE_SLACK_PCT:
             return self._fail(t, "the deck came down faster than asked", incline, console)
         if incline < self.target_pct - TOLERANCE_PCT:

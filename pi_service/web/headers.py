@@ -1,9 +1,10 @@
 """Security headers on every response, refusals included (the outermost middleware).
 
 - `Content-Security-Policy`: the page loads only its own files (`default-src 'self'`;
-  `img-src` adds `data:` for its empty favicon), runs no inline script, and may not be
-  framed by any page (`frame-ancestors 'none'`): another page on the Pi's address (another
-  port is another origin) cannot frame it and trick a click into a `POST /api/sim`.
+  `img-src` adds `data:` for its empty favicon, `media-src` for NoSleep.js's silent video),
+  runs no inline script, and may not be framed by any page (`frame-ancestors 'none'`):
+  another page on the Pi's address (another port is another origin) cannot frame it and
+  trick a click into a `POST /api/sim`.
   `X-Frame-Options: DENY` says the same to browsers older than CSP 2.
 - `X-Content-Type-Options: nosniff`: a JSON answer echoing input is never run as a script.
 - `Referrer-Policy: no-referrer`: the pairing link carries its token in the URL fragment,
@@ -18,7 +19,7 @@
 
 from __future__ import annotations
 
-PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; media-src 'self' data:; object-src 'none'; base-uri 'none'; "
                "form-action 'self'; frame-ancestors 'none'")
 DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
                "img-src 'self' data:; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "

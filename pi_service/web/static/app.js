@@ -636,7 +636,7 @@ function loadHistory(fresh) {
 let wakeLock = null, wantAwake = false, wakeAsking = false, wakeRefusedAt = 0;
 async function holdScreen(want) {
   wantAwake = want;
-  if (!("wakeLock" in navigator)) return;  // (not offered outside a secure context: see docs/web.md)
+  if (!("wakeLock" in navigator)) { holdScreenByVideo(want); return; }  // not offered outside a secure context
   if (want && !wakeLock && !wakeAsking && document.visibilityState === "visible" && Date.now() - wakeRefusedAt > 10_000) {
     wakeAsking = true;
     try {
@@ -658,6 +658,28 @@ async function holdScreen(want) {
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible" && wantAwake) { wakeRefusedAt = 0; holdScreen(true); }
 });
+
+// Without the Wake Lock (a phone on http://<pi>:8080 is not a secure context), NoSleep.js
+// (vendored: static/vendor/nosleep) plays a tiny silent looping video, which phones let keep
+// the screen on. A video may only start from a tap, so the first tap during a session starts
+// it (the page says so); it is stopped when the session ends.
+let noSleep = null, noSleepOn = false;
+function holdScreenByVideo(want) {
+  if (typeof NoSleep === "undefined") return;
+  if (!noSleep) noSleep = new NoSleep();
+  if (!want && noSleepOn) { noSleep.disable(); noSleepOn = false; }
+  $("screen-tap").hidden = !(want && !noSleepOn);
+}
+function startVideoOnTap() {
+  if (!wantAwake || noSleepOn || !noSleep || "wakeLock" in navigator) return;
+  noSleep.enable().then(() => {
+    noSleepOn = true;
+    if (!wantAwake) holdScreenByVideo(false);  // the session ended while it started
+    $("screen-tap").hidden = true;
+  }, () => {});
+}
+document.addEventListener("pointerdown", startVideoOnTap, { capture: true });
+document.addEventListener("keydown", startVideoOnTap, { capture: true });
 
 // ---- full screen, where the browser offers it ----
 if (document.fullscreenEnabled) {
@@ -697,7 +719,10 @@ $("ramp-stop").addEventListener("click", async () => {
 });
 
 // For the browser tests and anyone curious in the console: the charts and the screen lock.
-window.treadmillPage = { get charts() { return charts; }, get wakeLock() { return wakeLock; }, get stale() { return stale; } };
+window.treadmillPage = {
+  get charts() { return charts; }, get wakeLock() { return wakeLock; }, get stale() { return stale; },
+  get screenVideo() { return noSleep && noSleep.noSleepVideo ? { on: noSleepOn, paused: noSleep.noSleepVideo.paused } : null; },
+};
 
 takeTokenFromLink();
 window.addEventListener("hashchange", () => { takeTokenFromLink(); checkPairing(); });

@@ -7,7 +7,7 @@
 const CACHE = "treadmill-companion-v1";
 const SHELL = [
   "/", "/static/app.js", "/static/app.css", "/static/session.html", "/static/session.js",
-  "/static/vendor/uplot/uPlot.iife.min.js", "/static/vendor/uplot/uPlot.min.css",
+  "/static/vendor/uplot/uPlot.iife.min.js", "/static/vendor/uplot/uPlot.min.css", "/static/vendor/nosleep/NoSleep.min.js",
   "/manifest.webmanifest", "/static/icons/icon.svg", "/static/icons/icon-192.png", "/static/icons/icon-512.png",
 ];
 const NETWORK_WAIT_MS = 3000;  // a Wi-Fi that drops packets instead of refusing: give up and use the cache
