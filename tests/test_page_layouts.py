@@ -20,7 +20,7 @@ from playwright.sync_api import sync_playwright
 
 from pi_service.pairing import PairingStore
 from tests.test_daemon import STARTED, start
-from tests.test_page_browser import CHROMIUM
+from tests.test_page_browser import CHROMIUM, launch
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-artifacts" / "page"
@@ -123,8 +123,7 @@ def daemon(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"])
+        browser = launch(playwright)
         yield browser
         browser.close()
 

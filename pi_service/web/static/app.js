@@ -4,12 +4,6 @@
 // status; no status for 1.5 s (or the stream failing) greys the numbers and says so.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
-const KIND_NAMES = {
-  rail_lean: "Leaning on the rails", rail_hold: "Holding the rails", steep_incline: "Steep climb",
-  speed_jump: "Speed jump", no_warmup: "No warm-up", abrupt_stop: "Abrupt stop", sensor_fault: "Sensor fault",
-  unattended_belt: "Belt running, nobody on it", overstride: "Overstriding", incline_ramp: "Incline ramp-down",
-};
 const PRIORITY = ["steep_incline", "rail_lean", "speed_jump", "abrupt_stop", "rail_hold", "overstride", "no_warmup",
   "sensor_fault"];
 // Alarms get the banner, not a card: they are stopped with the safety key, not snoozed.
@@ -18,7 +12,6 @@ const INSTANT_SHOWN_S = 20;   // an instant rule's card stays this long ("12 s a
 const WINDOW_S = 300;         // the live charts: the last 5 minutes
 const STALE_AFTER_MS = 1500;  // no status this long: the numbers are stale
 const REOPEN_AFTER_MS = 5000; // ... this long with the stream "open": it is dead, open a new one
-const KM_PER_MI = 1.609344, FT_PER_M = 3.28084;
 
 // ---- pairing token: from the pairing link's #token=..., kept in this browser ----
 const TOKEN_KEY = "treadmill-companion-token";
@@ -110,10 +103,6 @@ matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
 });
 
 // ---- formatting ----
-function fixed(value, digits) {
-  if (value === null || value === undefined) return "–";
-  return value.toFixed(digits).replace(/^-(0(\.0*)?)$/, "$1");  // no "-0.0" from a reading a hair below zero
-}
 function clock(seconds) {
   if (seconds === null || seconds === undefined) return "–";
   const s = Math.max(0, Math.floor(seconds)), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
@@ -129,7 +118,6 @@ function ago(seconds) {
   const s = Math.max(0, Math.floor(seconds));
   return s < 60 ? s + " s ago" : short(s) + " ago";
 }
-function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
 const mph = () => unitLabel === "mph";
 
 // ---- the daemon's clock, as the page sees it ----

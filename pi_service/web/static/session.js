@@ -3,18 +3,10 @@
 // (or /static/session.html?id=12).
 "use strict";
 
-const $ = (id) => document.getElementById(id);
-const KIND_NAMES = {
-  rail_lean: "Leaning on the rails", rail_hold: "Holding the rails", steep_incline: "Steep climb",
-  speed_jump: "Speed jump", no_warmup: "No warm-up", abrupt_stop: "Abrupt stop", sensor_fault: "Sensor fault",
-  unattended_belt: "Belt running, nobody on it", overstride: "Overstriding", incline_ramp: "Incline ramp-down",
-};
-const KM_PER_MI = 1.609344, FT_PER_M = 3.28084, KMH_PER_MPS = 3.6;
+const KMH_PER_MPS = 3.6;
 
 const THEME = localStorage.getItem("treadmill-companion-theme");
 if (THEME) document.documentElement.dataset.theme = THEME;
-function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
-function fixed(value, digits) { return value === null || value === undefined ? "–" : Number(value).toFixed(digits); }
 function clock(seconds) {
   const s = Math.max(0, Math.floor(seconds || 0)), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
   const two = (n) => String(n).padStart(2, "0");

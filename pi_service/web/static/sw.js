@@ -6,7 +6,7 @@
 
 const CACHE = "treadmill-companion-v1";
 const SHELL = [
-  "/", "/static/app.js", "/static/app.css", "/static/session.html", "/static/session.js",
+  "/", "/static/common.js", "/static/app.js", "/static/app.css", "/static/session.html", "/static/session.js",
   "/static/vendor/uplot/uPlot.iife.min.js", "/static/vendor/uplot/uPlot.min.css", "/static/vendor/nosleep/NoSleep.min.js",
   "/manifest.webmanifest", "/static/icons/icon.svg", "/static/icons/icon-192.png", "/static/icons/icon-512.png",
 ];
