@@ -257,6 +257,33 @@ def test_a_refused_command_shows_the_companions_reason(daemon, browser):
     page.context.close()
 
 
+def test_the_sim_sliders_follow_the_treadmill_and_a_refused_change_goes_back(daemon, browser):
+    paired = open_page(browser, daemon, f"/#token={daemon.token}")
+    live(paired)
+    paired.wait_for_function("() => document.getElementById('pair-state').dataset.paired === 'yes'", timeout=5_000)
+    # Changed from elsewhere (another phone, the API): the slider shows what the treadmill holds.
+    daemon.sim(speed_kmh=3)
+    paired.wait_for_function("() => document.getElementById('sim-speed').value === '3' && "
+                             "document.getElementById('sim-speed-out').textContent === '3'", timeout=5_000)
+    # Moved here and taken: it stays where it was put while the snapshots catch up, then follows them.
+    paired.fill("#sim-speed", "5")
+    wait_status(daemon.port, lambda s: s["sim"]["held"]["speed_kmh"] == 5.0, "the slider's 5 km/h held", timeout=5)
+    paired.wait_for_timeout(2_000)  # past the page's 1.5 s hold of the person's value
+    assert paired.evaluate("() => document.getElementById('sim-speed').value") == "5"
+    # Refused (this page is not paired): back to the treadmill's value at once, and it says why.
+    stranger = open_page(browser, daemon)
+    live(stranger)
+    stranger.wait_for_function("() => document.getElementById('sim-speed').value === '5'", timeout=5_000)
+    stranger.fill("#sim-speed", "9")
+    stranger.wait_for_selector("#toast:not([hidden])", timeout=3_000)
+    stranger.wait_for_function("() => document.getElementById('sim-speed').value === '5' && "
+                               "document.getElementById('sim-speed-out').textContent === '5'", timeout=2_000)
+    assert get(daemon.port, "/api/status")["sim"]["held"]["speed_kmh"] == 5.0  # nothing changed
+    stranger.context.close()
+    paired.context.close()
+    daemon.sim(speed_kmh=4)
+
+
 def test_a_reload_draws_the_last_minutes_at_once(daemon, browser):
     # The daemon has run for a while (the states above): its last minutes are drawn before
     # the stream could have brought more than a point or two.

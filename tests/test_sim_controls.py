@@ -4,6 +4,7 @@ is held is what the treadmill took (never a value it refused), and the sim statu
 is held. At the level of the virtual treadmill, then through a daemon's API."""
 
 import json
+import statistics
 import time
 import urllib.request
 
@@ -165,17 +166,22 @@ def test_through_the_api_the_held_state_shows_and_holds_over_the_scenarios_loops
                 and abs(s["speed_kmh"] - 3.0) < 0.3, within_s=15)
         looped_from = get(port, "/api/status")[1]["sim"]["scenario_t"]
         deadline = time.monotonic() + 9  # two loops and more: four step changes
-        known = unknown = 0
+        # The deck is judged by where the console says it is (its motor's position, 0.1 % steps);
+        # the incline sensor by its median: at a slow walk each footstrike rocks a single
+        # reading by a few tenths (one fresh run saw 3.23 % on the held 2.5 %).
+        sensed, unknown = [], 0
         while time.monotonic() < deadline:
             status = get(port, "/api/status")[1]
+            deck = status["console"]["position_pct"]
+            assert deck is not None and abs(deck - 2.5) <= 0.2, (deck, status["sim"])
             if status["incline_pct"] is None:  # a tick whose bus work missed its deadline (a loaded machine):
                 unknown += 1                   # unknown for that tick, not a move
             else:
-                known += 1
-                assert abs(status["incline_pct"] - 2.5) < 0.6, (status["incline_pct"], status["faults"], status["sim"])
+                sensed.append(status["incline_pct"])
             assert abs(status["speed_kmh"] - 3.0) < 0.3, status["sim"]
             time.sleep(0.2)
-        assert known >= 9 * unknown, (known, unknown)
+        assert len(sensed) >= 9 * unknown, (len(sensed), unknown)
+        assert abs(statistics.median(sensed) - 2.5) < 0.3, sorted(sensed)
         assert status["sim"]["scenario_t"] - looped_from >= 8
         assert status["sim"]["held"]["incline_pct"] == 2.5
         # Nothing to do: 409 with why, and nothing changes.
