@@ -107,13 +107,22 @@ class SamplerProcess:
         # The child inherits an ignored SIGINT, so a Ctrl-C to the whole terminal's process
         # group while its interpreter starts cannot kill it mid-import; the parent stops it.
         # (Only the main thread may change signal handling; the watcher's restarts need not.)
+        # A SIGTERM while start() runs waits until it is done: its handler stopping the parent
+        # half-way would close the pipe before the child has read what it runs (the child then
+        # dies in multiprocessing's spawn_main with a traceback: "EOFError: Ran out of input").
         main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        deferred: list[int] = []
+        if main:
+            previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            previous_term = signal.signal(signal.SIGTERM, lambda signum, frame: deferred.append(signum))
         try:
             self._process.start()
         finally:
             if main:
-                signal.signal(signal.SIGINT, previous)
+                signal.signal(signal.SIGINT, previous_int)
+                signal.signal(signal.SIGTERM, previous_term)
+                if deferred:
+                    os.kill(os.getpid(), signal.SIGTERM)  # delivered now, to the handler it was meant for
         send.close()
         if not receive.poll(timeout_s):
             self._kill()
