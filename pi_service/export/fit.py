@@ -28,6 +28,15 @@ from pi_service.export import ExportedSession
 MAX_CADENCE_RPM = 254  # uint8, 255 is FIT's "invalid"
 
 
+
+def _timer(event_type, timestamp_ms: int) -> EventMessage:
+    """The activity timer's start or stop."""
+    message = EventMessage()
+    message.event = Event.TIMER
+    message.event_type = event_type
+    message.timestamp = timestamp_ms
+    return message
+
 def _ms(moment: datetime) -> int:
     """fit-tool takes timestamps as Unix milliseconds (it converts them to FIT's 1989 epoch)."""
     return round(moment.timestamp() * 1000)
@@ -75,11 +84,7 @@ def build(session: ExportedSession) -> bytes:
     file_id.time_created = start_ms
     builder.add(file_id)
 
-    start = EventMessage()
-    start.event = Event.TIMER
-    start.event_type = EventType.START
-    start.timestamp = start_ms
-    builder.add(start)
+    builder.add(_timer(EventType.START, start_ms))
 
     for r in session.records:
         record = RecordMessage()
@@ -94,11 +99,7 @@ def build(session: ExportedSession) -> bytes:
             record.cadence, record.fractional_cadence = strides(r["cadence_spm"])
         builder.add(record)
 
-    stop = EventMessage()
-    stop.event = Event.TIMER
-    stop.event_type = EventType.STOP_ALL
-    stop.timestamp = end_ms
-    builder.add(stop)
+    builder.add(_timer(EventType.STOP_ALL, end_ms))
 
     lap = LapMessage()
     _summary(lap, session, start_ms, end_ms)

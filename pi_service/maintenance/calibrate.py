@@ -33,6 +33,11 @@ SETTLE_S = 1.0  # after the person (or the sim) changes something
 FIRST_SAMPLE_S = 0.05  # an accelerometer started at 100 Hz has its first sample after one period, 10 ms
 
 
+def rails_at(now, target) -> bool:
+    """Whether the virtual hands have reached the target (left, right) forces, N."""
+    return all(abs(a - b) < 0.01 for a, b in zip(now, target))
+
+
 class CalibrationRejected(CompanionError):
     """A measurement that must not become the calibration; the message says what to check."""
 
@@ -137,8 +142,10 @@ note = "standing by for calibration"
             world = self.treadmill.world
             world.override_rails_n = (left_n, right_n)
             deadline = time.monotonic() + 10
-            while (abs(world.state_at().rail_left_n - left_n) >= 0.01 or abs(world.state_at().rail_right_n - right_n)
-                   >= 0.01) and time.monotonic() < deadline:
+            while time.monotonic() < deadline:
+                state = world.state_at()
+                if rails_at((state.rail_left_n, state.rail_right_n), (left_n, right_n)):
+                    break
                 time.sleep(0.05)
             time.sleep(SETTLE_S / 2)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pi_service.config import Config
 from pi_service.errors import CompanionError
-from pi_service.maintenance.calibrate import SETTLE_S, Progress, Reading, Rig, _quiet
+from pi_service.maintenance.calibrate import SETTLE_S, Progress, Reading, Rig, _quiet, rails_at
 from pi_service.storage.state_folder import running_daemon, socket_path
 from pi_service.units import mps_to_kmh
 
@@ -131,8 +131,7 @@ class DaemonRig:
     def load_rails(self, left_n: float, right_n: float) -> None:
         if self.sim:  # the hands (or weight) on the rails, as the tick sees them, then the sensor's settling
             target = [left_n, right_n]
-            self._wait(lambda answer: all(abs(a - b) < 0.01 for a, b in zip(answer["rails_n"], target)),
-                       {"rails_n": target}, 10)
+            self._wait(lambda answer: rails_at(answer["rails_n"], target), {"rails_n": target}, 10)
             time.sleep(SETTLE_S / 2)
 
     def run_belt(self, kmh: float) -> None:
