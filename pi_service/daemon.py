@@ -83,6 +83,22 @@ def _health(sampler) -> tuple[bool, str]:
     return True, f"sampling {loop['rate_hz']:.1f} Hz, lateness p99 {loop['late_p99_ms']:.2f} ms"
 
 
+def _start_fleet(config: Config, sampler, folder):
+    """The MQTT publisher, when `[mqtt] enabled`: a thread of this process reading the
+    snapshots and the history's outbox (fleet/publisher.py). Only the daemon that holds the
+    state folder publishes, as only it writes the history."""
+    if not config.mqtt.enabled:
+        return None
+    if folder is None:
+        log.warning("MQTT: not publishing: another daemon holds this state folder and its history")
+        return None
+    from pi_service.fleet.publisher import FleetPublisher
+
+    fleet = FleetPublisher(config, sampler.board, folder / "history.sqlite3")
+    fleet.start()
+    return fleet
+
+
 def run_daemon(config: Config, options: SamplerOptions, host: str, port: int, print_pairing: bool = False) -> None:
     # One daemon per state folder: it owns the history, and the hardware that `calibrate`
     # and `doctor` reach through its service port.
@@ -127,11 +143,12 @@ def _serve(config: Config, options: SamplerOptions, host: str, port: int, folder
     # done, so the sampling process is stopped in `finally` rather than orphaned.
     signal.signal(signal.SIGTERM, _on_sigterm)
     sampler = (SamplerThread if options.pacing == "naive" else SamplerProcess)(config, options)
-    watchdog = None
+    watchdog = fleet = None
     try:
         sampler.start()
         log.info("first sample %.2f s after start (%s)", time.monotonic() - started, sampler.realtime)
-        app = create_app(sampler, config, sim=options.sim)
+        fleet = _start_fleet(config, sampler, folder)
+        app = create_app(sampler, config, sim=options.sim, fleet=fleet)
         server = build_server(app)  # on `sock`, which it owns from here
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         mode = "virtual treadmill" if options.sim else "hardware"
@@ -149,6 +166,8 @@ def _serve(config: Config, options: SamplerOptions, host: str, port: int, folder
         if watchdog is not None:
             watchdog.close()
         sampler.stop()
+        if fleet is not None:
+            fleet.close()  # after the sampler: its last events and session are in the outbox by now
         sock.close()
         if folder is not None:
             remove_serving(folder)

@@ -37,7 +37,7 @@ class EventOut(BaseModel):
 
 
 class FaultStatus(BaseModel):
-    channel: str = Field(description="speed, incline, rail_left, rail_right, console or recording")
+    channel: str = Field(description="speed, incline, rail_left, rail_right, console, recording, history or mqtt")
     device: str
     reason: str
     for_s: float = Field(description="seconds the fault has lasted")
@@ -133,6 +133,30 @@ class NudgeState(BaseModel):
     repeats: int = Field(description="nudges played for the interval under way")
 
 
+class MqttStatus(BaseModel):
+    broker: str = Field(description="host:port of the MQTT broker")
+    connected: bool
+    error: str | None = Field(description="why it is not connected (it keeps trying), null while connected")
+    waiting: int = Field(description="events and sessions on disk, not yet acknowledged by the broker")
+    dropped: int = Field(description="events and sessions lost unsent because the outbox was full")
+    sent: dict[str, int] = Field(description="messages acknowledged or sent since the daemon started, by topic")
+    base_topic: str
+
+
+class UsageStatus(BaseModel):
+    belt_hours: float = Field(description="the belt's running time since installation (the sessions')")
+    distance_km: float
+    sessions: int
+    since: str | None = Field(description="the first session's start, ISO 8601 UTC")
+    lubricated_at: str | None = Field(description="the last lubrication recorded (`usage --lubricated`)")
+    hours_since_lubrication: float
+    km_since_lubrication: float
+    lubrication_due: bool
+    lubricate_every_h: float
+    lubricate_every_km: float
+    hint: str | None = Field(description="what to do, when the belt is due")
+
+
 class Status(BaseModel):
     t: float = Field(description="sample time, seconds on the monotonic clock")
     units: str = Field(description="km/h or mph: the unit of `speed`")
@@ -163,6 +187,8 @@ class Status(BaseModel):
     body_mass_assumed: bool = Field(description="true when [rider] body_mass_kg is unset and the default is used")
     rail_lean_n: float = Field(description="the total force on both rails at which leaning starts (the rail_lean "
                                            "rule's threshold: force_n, or body_fraction x body_mass_kg x g)")
+    mqtt: MqttStatus | None = Field(None, description="the MQTT publisher, when [mqtt] enabled")
+    usage: UsageStatus | None = Field(None, description="usage since installation and the belt-lubrication hint")
 
 
 class Health(BaseModel):

@@ -186,6 +186,7 @@ def test_the_broadcaster_serialises_once_per_tick_and_a_slow_client_only_loses_i
         class state:  # noqa: N801 - the shape of app.state
             source = Source()
             config = Config()
+            fleet = usage = None  # no MQTT, no history
 
     async def scenario():
         broadcaster = Broadcaster(App)

@@ -12,6 +12,7 @@ take (nesting too deep, an integer too long) is one line too, never a traceback.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -299,6 +300,53 @@ class SimConfig(Section):
     noise: bool = Field(True, description="sensor noise and footstrike ripple")
 
 
+# A device id and topic levels: what MQTT and Home Assistant's unique ids take without quoting.
+DEVICE_ID = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class MqttConfig(Section):
+    """Publishing to an MQTT broker with Home Assistant discovery (spec 11, fleet/)."""
+    enabled: bool = Field(False, description="publish this treadmill's state, events and sessions to an MQTT broker")
+    host: str = Field("localhost", min_length=1, description="the broker's host name or address")
+    port: int | None = Field(None, ge=1, le=65535, description="the broker's port; without it 1883, or 8883 with "
+                             "tls_ca_file")
+    username: str = Field("", description="the broker login's user name; empty: no login")
+    password_file: str = Field("", description="a file holding the login's password (one line), readable by the "
+                               "service only; the password is never written in this config")
+    tls_ca_file: str = Field("", description="the CA certificate (PEM) the broker's certificate is checked against; "
+                             "set: TLS, and the broker's name must match its certificate")
+    device_id: str = Field("", description="this treadmill's id in topics and Home Assistant; empty: the host name")
+    base_topic: str = Field("", description="where this treadmill publishes; empty: treadmill-companion/<device_id>")
+    discovery_prefix: str = Field("homeassistant", min_length=1, description="Home Assistant's discovery prefix")
+    keepalive_s: int = Field(15, ge=2, le=600, description="MQTT keepalive: the broker says `offline` for this "
+                             "treadmill about 1.5 times this long after it goes silent")
+    queue_max: int = Field(10_000, ge=10, le=1_000_000, description="events and session summaries kept on disk "
+                           "while the broker is away; beyond this the oldest go (and are counted)")
+
+    @field_validator("device_id")
+    @classmethod
+    def _device_id(cls, value: str) -> str:
+        if value and not re.match(DEVICE_ID, value):
+            raise ValueError("letters, digits, '-' and '_' only, at most 64")
+        return value
+
+    @field_validator("base_topic", "discovery_prefix")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        if any(c in value for c in "+#\0") or value.startswith("/") or value.endswith("/") or "//" in value:
+            raise ValueError("a topic without wildcards (+ #), NUL, or an empty level")
+        return value
+
+    def effective_port(self) -> int:
+        return self.port or (8883 if self.tls_ca_file else 1883)
+
+
+class MaintenanceConfig(Section):
+    """When the belt wants lubricating: whichever of the two comes first (storage/usage.py)."""
+    lubricate_every_h: float = Field(50, gt=0, le=10_000, description="belt hours between lubrications")
+    lubricate_every_km: float = Field(500, gt=0, le=100_000, description="belt distance between lubrications")
+
+
 class Config(Section):
     units: Literal["km/h", "mph"] = "km/h"
     demo: bool = Field(False, description="shortened rule timings: the page says so")
@@ -316,6 +364,8 @@ class Config(Section):
     footstrikes: FootstrikesConfig = FootstrikesConfig()
     actions: ActionsConfig = ActionsConfig()
     sim: SimConfig = SimConfig()
+    mqtt: MqttConfig = MqttConfig()
+    maintenance: MaintenanceConfig = MaintenanceConfig()
 
     @model_validator(mode="after")
     def _bus_time_delivers_every_sample(self) -> "Config":

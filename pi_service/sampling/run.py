@@ -77,7 +77,8 @@ def run_sampler(config: Config, options: SamplerOptions, board: SnapshotBoard,
         # The sessions a previous run left open are closed as interrupted, but for the one
         # this sampler goes on with.
         history = HistoryWriter(folder / "history.sqlite3",
-                                resume_started_t=None if carried is None else carried.session_started_t)
+                                resume_started_t=None if carried is None else carried.session_started_t,
+                                outbox_max=config.mqtt.queue_max if config.mqtt.enabled else None)
         if treadmill is not None:
             treadmill.start()
         if config.console.enabled:

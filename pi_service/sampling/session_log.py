@@ -39,7 +39,7 @@ class SessionLog:
         for ended in engine.ended:
             finished = self.summary.finish(ended.ended_t)
             if finished is not None and self.history is not None:
-                self.history.session(finished.to_dict())
+                self.history.session(finished.to_dict(), finished=True)
         engine.ended.clear()
         current = engine.sessions.current
         if current is not None and (self.summary.current is None
@@ -66,7 +66,7 @@ class SessionLog:
         it all the same (storage/history.py opens the row again)."""
         finished = None if self.summary.current is None else self.summary.finish(self.summary.current.last_t)
         if finished is not None and self.history is not None:
-            self.history.session(finished.to_dict())
+            self.history.session(finished.to_dict(), finished=True)
 
     def event(self, event: Event) -> None:
         """Every event goes to the history; a rule's also counts in the summary."""

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 from pi_service.core.events import Event
+from pi_service.storage import outbox
+from pi_service.storage.usage import SCHEMA as USAGE_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +86,13 @@ class History:
         self.db = sqlite3.connect(path, check_same_thread=False, timeout=2)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        self.db.executescript(SCHEMA + outbox.SCHEMA + USAGE_SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(sessions)")}
         for name, declaration in ADDED_COLUMNS:
             if name not in columns:
                 self.db.execute(f"ALTER TABLE sessions ADD COLUMN {name} {declaration}")
         self.db.commit()
+        self.interrupted: list[int] = []  # the sessions close_interrupted closed
 
     def close_interrupted(self, keep_started_t: float | None = None) -> int | None:
         """Close the sessions a previous run left open (`kill -9`, a power cut) as interrupted,
@@ -110,6 +113,7 @@ class History:
                 continue
             ended = datetime.fromisoformat(started_at).timestamp() + duration_s
             self.db.execute("UPDATE sessions SET ended_at=?, interrupted=1 WHERE id=?", (_iso(ended), row_id))
+            self.interrupted.append(row_id)
             log.info("session %d was left open by a previous run: closed as interrupted", row_id)
         return kept
 
@@ -160,6 +164,23 @@ class History:
                         (session_id, _iso(event.t + wall_offset), event.t, event.kind, event.phase, event.message,
                          json.dumps(event.detail, sort_keys=True)))
 
+    def session_out(self, session_id: int) -> dict | None:
+        """The session's row as /api/sessions lists it (its `rules` decoded)."""
+        cursor = self.db.execute("SELECT id, started_at, ended_at, duration_s, distance_m, steep_s, max_speed_mps,"
+                                 " rules, interrupted, cadence_avg_spm, elevation_gain_m, energy_kcal"
+                                 " FROM sessions WHERE id=?", (session_id,))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        out = dict(zip([column[0] for column in cursor.description], row))
+        return {**out, "rules": json.loads(out["rules"]), "interrupted": bool(out["interrupted"])}
+
+    def queue_out(self, kind: str, payload: dict, limit: int) -> None:
+        """A message for the MQTT publisher (storage/outbox.py), committed with the history."""
+        dropped = outbox.put(self.db, kind, payload, limit)
+        if dropped:
+            log.warning("MQTT outbox full (%d): dropped the %d oldest unsent message(s)", limit, dropped)
+
     def commit(self) -> None:
         self.db.commit()
 
@@ -174,10 +195,13 @@ class HistoryWriter:
     CLOCK_STEP_S = 2.0  # the wall clock moving more than this against the monotonic one: a clock set
 
     def __init__(self, path: Path, wall: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic, resume_started_t: float | None = None):
+                 monotonic: Callable[[], float] = time.monotonic, resume_started_t: float | None = None,
+                 outbox_max: int | None = None):
         """`resume_started_t`: the session a restarted sampler goes on with (its row is kept open
-        and written on); every other session left open is closed as interrupted."""
+        and written on); every other session left open is closed as interrupted. `outbox_max`:
+        MQTT is on; each event and finished session is queued for it too, at most this many."""
         self.path = path
+        self._outbox_max = outbox_max
         self._resume_started_t = resume_started_t
         self.error: str | None = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -189,8 +213,9 @@ class HistoryWriter:
         self._thread = threading.Thread(target=self._run, name="history", daemon=True)
         self._thread.start()
 
-    def session(self, summary: dict) -> None:
-        self._queue.put(("session", summary))
+    def session(self, summary: dict, finished: bool = False) -> None:
+        """The session's summary so far; `finished`: it has ended (for MQTT's `<base>/session`)."""
+        self._queue.put(("session", (summary, finished)))
 
     def event(self, event: Event) -> None:
         self._queue.put(("event", event))
@@ -202,6 +227,12 @@ class HistoryWriter:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=3)
+
+    def _queue_session(self, history: History, row_id: int) -> None:
+        if self._outbox_max is not None:
+            out = history.session_out(row_id)
+            if out is not None:
+                history.queue_out("session", out, self._outbox_max)
 
     def _run(self) -> None:
         history = None
@@ -224,6 +255,8 @@ class HistoryWriter:
                         kept = history.close_interrupted(self._resume_started_t)
                         if kept is not None:
                             session_ids[self._resume_started_t] = current = kept
+                        for row_id in history.interrupted:
+                            self._queue_session(history, row_id)
                         left_open_closed = True
                 offset = self._wall() - self._monotonic()
                 if abs(offset - self._wall_offset) > self.CLOCK_STEP_S:
@@ -237,9 +270,12 @@ class HistoryWriter:
                 if item != "tick":
                     kind, payload = item
                     if kind == "session":
-                        started = payload["started_t"]
-                        current = history.save_session(session_ids.get(started), payload, self._wall_offset)
+                        summary, finished = payload
+                        started = summary["started_t"]
+                        current = history.save_session(session_ids.get(started), summary, self._wall_offset)
                         session_ids[started] = current
+                        if finished:
+                            self._queue_session(history, current)
                     elif kind == "record":
                         started, values = payload
                         row_id = session_ids.get(started)
@@ -247,6 +283,9 @@ class HistoryWriter:
                             history.add_record(row_id, values)
                     else:
                         history.add_event(current, payload, self._wall_offset)
+                        if self._outbox_max is not None:
+                            history.queue_out("event", {**payload.to_dict(), "at": _iso(payload.t + self._wall_offset),
+                                                        "session_id": current}, self._outbox_max)
                 if time.monotonic() - last_commit >= self.COMMIT_EVERY_S:
                     history.commit()
                     last_commit = time.monotonic()

@@ -26,6 +26,7 @@ from pi_service import __version__
 from pi_service.config import Config
 from pi_service.pairing import PairingStore
 from pi_service.storage.state_folder import state_dir
+from pi_service.storage.usage import UsageCache
 from pi_service.web import controls, history, page, recent, status, stream
 from pi_service.web.errors import validation_error
 from pi_service.web.export import router as export_router
@@ -51,11 +52,11 @@ async def lifespan(app: FastAPI):
 
 
 def create_app(source, config: Config, sim: bool = False, hosts: list[str] | None = None,
-               folder: Path | None = None, clock: Callable[[], float] = time.monotonic) -> FastAPI:
+               folder: Path | None = None, clock: Callable[[], float] = time.monotonic, fleet=None) -> FastAPI:
     """`source` has `.board` (a SnapshotBoard), `.alive()`, `.restarts` and `.commands`.
     `hosts`: the Host allow-list (default: this machine's names and addresses);
     `folder`: the state folder with the history and the pairing tokens (default: the config's);
-    `clock`: the wrong-token throttle's (tests)."""
+    `clock`: the wrong-token throttle's (tests); `fleet`: the MQTT publisher, when on."""
     # FastAPIOffline: FastAPI's own app, with /docs and /redoc served from the files its package
     # ships instead of a CDN (the Pi may be offline, and the page loads nothing from outside).
     app = FastAPIOffline(docs_url=DOCS_PATHS[0], redoc_url=DOCS_PATHS[2], swagger_ui_oauth2_redirect_url=DOCS_PATHS[1],
@@ -70,6 +71,8 @@ def create_app(source, config: Config, sim: bool = False, hosts: list[str] | Non
     app.state.allowed_hosts = HostAllowList(config, fixed=hosts)
     app.state.pairing = PairingStore(folder)
     app.state.history_path = folder / "history.sqlite3"
+    app.state.fleet = fleet
+    app.state.usage = UsageCache(app.state.history_path, config.maintenance)
     app.state.broadcaster = stream.Broadcaster(app)
     app.state.recent = recent.RecentRing(source)
     app.state.change_guard = ChangeGuard(app.state.pairing, TokenThrottle(clock))

@@ -58,12 +58,15 @@ def pace_s(speed_mps: float | None, units: str) -> float | None:
     return round(METRES_PER.get(units, 1000.0) / speed_mps, 1)
 
 
-def to_status(snapshot: dict, config: Config, restarts: int, now: float) -> Status:
+def to_status(snapshot: dict, config: Config, restarts: int, now: float, fleet=None, usage=None) -> Status:
+    """`fleet`: the MQTT publisher (fleet/publisher.py), if on; `usage`: the usage counters (UsageCache)."""
     speed = snapshot["speed_mps"]
     units = config.units
     loop = dict(snapshot["loop"], age_ms=round((now - snapshot["t"]) * 1000, 2), restarts=restarts)
+    link_fault = None if fleet is None else fleet.fault(now)
     faults = [dict(channel=f["channel"], device=f["device"], reason=f["reason"], for_s=round(now - f["since_t"], 2))
-              for f in snapshot["faults"]]
+              for f in snapshot["faults"] + ([link_fault] if link_fault else [])]
+    counters = None if usage is None else usage.read()
     rider_kg = config.rider.body_mass_kg
     return Status(
         t=snapshot["t"], units=units,
@@ -78,6 +81,8 @@ def to_status(snapshot: dict, config: Config, restarts: int, now: float) -> Stat
         console=snapshot.get("console"), ramp=snapshot.get("ramp"), nudges=snapshot.get("nudges", {}),
         body_mass_kg=body_mass_kg(rider_kg), body_mass_assumed=rider_kg is None,
         rail_lean_n=round(lean_levels(config.rules, rider_kg)[0], 1),
+        mqtt=None if fleet is None else fleet.status(),
+        usage=None if counters is None else {**counters.to_dict(), "hint": counters.hint()},
     )
 
 
@@ -88,4 +93,5 @@ def status(request: Request):
     snapshot = source.board.read()
     if snapshot is None:
         return JSONResponse({"detail": "no snapshot from the sampling loop yet"}, status_code=503)
-    return to_status(snapshot, request.app.state.config, source.restarts, time.monotonic())
+    state = request.app.state
+    return to_status(snapshot, state.config, source.restarts, time.monotonic(), state.fleet, state.usage)

@@ -113,7 +113,7 @@ class Broadcaster:
                 self.serialised += 1
         if len(self.seen) > 1000:
             self.seen = {event_key(e) for e in events}
-        status = to_status(snapshot, config, state.source.restarts, time.monotonic())
+        status = to_status(snapshot, config, state.source.restarts, time.monotonic(), state.fleet, state.usage)
         self._fan_out(ServerSentEvent(status.model_dump_json(), event="status", retry=RETRY_MS).encode())
         self.serialised += 1
 
