@@ -11,7 +11,7 @@ MICROPYTHON_NPM := @micropython/micropython-webassembly-pyscript@1.27.0
 AXE_NPM := axe-core@4.14.1
 NODE_STAMP := .node/.installed
 
-.PHONY: demo test test-pi bench bench-web bench-replay bench-tick clean
+.PHONY: demo test test-pi bench bench-web bench-replay bench-tick bench-fleet clean
 
 # The venv, with the package (editable) and its test tools; redone when pyproject changes.
 $(STAMP): pyproject.toml
@@ -39,11 +39,22 @@ $(CHROMIUM_STAMP):
 		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd; }
 	touch $@
 
+# Debian's Mosquitto broker and its clients (mosquitto_sub, mosquitto_passwd) for the fleet tests
+# and `make bench-fleet`, and openssl for their test CA.
+MOSQUITTO_STAMP := .node/.mosquitto
+$(MOSQUITTO_STAMP):
+	mkdir -p .node
+	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] && command -v mosquitto_sub >/dev/null && \
+		command -v openssl >/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			mosquitto mosquitto-clients openssl; }
+	touch $@
+
 # --pair: the daemon prints the page's link with a fresh token, on the port it serves (PORT=...).
 demo: $(STAMP)
 	$(BIN)/treadmill-companion run --sim --config pi_service/config/demo.toml --host 127.0.0.1 --port $(PORT) --pair
 
-test: $(STAMP) $(NODE_STAMP) $(CHROMIUM_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(CHROMIUM_STAMP) $(MOSQUITTO_STAMP)
 	$(BIN)/python -m pytest -q
 
 # The Pi in a box alone (tests/pibox/, docs/install.md): Debian 12's kernel and systemd under

@@ -22,7 +22,8 @@ class LazyGroup(click.Group):
     """Commands whose modules load only when used: `run` (and its sampling process, which
     re-imports this module) never pays for calibrate's and doctor's libraries."""
 
-    LAZY = {"calibrate": "pi_service.maintenance.cli", "doctor": "pi_service.maintenance.cli"}
+    LAZY = {"calibrate": "pi_service.maintenance.cli", "doctor": "pi_service.maintenance.cli",
+            "mqtt": "pi_service.fleet.cli", "usage": "pi_service.fleet.cli"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.LAZY))

@@ -298,7 +298,7 @@ def undo(sim, config_path) -> None:
               help="Tests: break the virtual treadmill first.")
 def doctor(sim, config_path, belt_running, seconds, as_json, sim_fault) -> None:
     """Check the configuration and the hardware; one line per check; exit 1 if any fails."""
-    from pi_service.maintenance.doctor import FAIL, PASS, Check, run_checks
+    from pi_service.maintenance.doctor import FAIL, PASS, Check, run_checks, service_checks
     from pi_service.errors import CompanionError
 
     interactive = sys.stdin.isatty() and not as_json
@@ -317,12 +317,13 @@ def doctor(sim, config_path, belt_running, seconds, as_json, sim_fault) -> None:
 
         ask = (lambda question: Confirm.ask(question, console=err, default=True)) if interactive and not sim else None
         checks += run_checks(config, rig_factory, belt_running or sim, ask, seconds)
+        checks += service_checks(config, store.path.parent / "history.sqlite3")
     failed = [check for check in checks if check.result == FAIL]
     if as_json:
         click.echo(json.dumps({"ok": not failed, "checks": [check.to_dict() for check in checks]}))
     else:
         for check in checks:
-            colour = {"pass": "green", "FAIL": "red"}.get(check.result, "yellow")
+            colour = {"pass": "green", "FAIL": "red", "warn": "magenta"}.get(check.result, "yellow")
             line = f"[{colour}]{check.result:4s}[/{colour}] {check.name}: {check.detail}"
             Console(highlight=False, soft_wrap=True).print(line + (f"\n     hint: {check.hint}" if check.hint and
                                                                    check.result != PASS else ""))

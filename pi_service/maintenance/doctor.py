@@ -5,7 +5,9 @@ While a daemon runs, every check asks it (`through_daemon.py`) rather than openi
 pins or serial port under it. Checks: config valid; I2C bus present; ADS1115 answering;
 the accelerometer (ADXL345 or MPU-6050, `incline.chip`) answering with its ID; rail
 readings plausible at rest; belt pulses while the belt moves; console link answering with
-its firmware version; buzzer; sampling rate achievable.
+its firmware version; buzzer; sampling rate achievable. Then, from the config and the
+history, whatever the hardware: the MQTT broker (reachable, login, TLS) when `[mqtt]
+enabled`, and the belt's lubrication (`warn` when due: a hint, not a failure).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pi_service.errors import CompanionError
 from pi_service.maintenance.calibrate import Rig
 from pi_service.units import mps_to_kmh
 
-PASS, FAIL, SKIP = "pass", "FAIL", "skip"
+PASS, FAIL, SKIP, WARN = "pass", "FAIL", "skip", "warn"
 REST_LIMIT_N = 20.0  # a rail reading more than this with hands off needs a zero
 CONSOLE_HINT = ("check the UART wires (Pi TX to controller RX, RX to TX, GND), that the UART is enabled "
                 "(raspi-config nonint do_serial_hw 0) and the controller has its firmware")
@@ -221,3 +223,36 @@ def _sampling_rate(rig: Rig, config: Config, seconds: float) -> Check:
         return Check("sampling rate", FAIL, detail, "run as the systemd unit, which allows real-time scheduling, "
                      "or lower sampling.rate_hz")
     return Check("sampling rate", PASS, detail)
+
+
+def service_checks(config: Config, history_path) -> list[Check]:
+    """The broker, when MQTT is on, and the belt's maintenance from the usage counters."""
+    import sqlite3
+
+    from pi_service.storage.usage import read_usage
+
+    checks = []
+    if not config.mqtt.enabled:
+        checks.append(Check("MQTT broker", SKIP, "mqtt.enabled = false"))
+    else:
+        from pi_service.fleet.broker import probe
+        from pi_service.fleet.topics import topics_for
+
+        ok, detail = probe(config.mqtt, topics_for(config.mqtt))
+        checks.append(Check("MQTT broker", PASS if ok else FAIL, detail,
+                            "" if ok else "see docs/fleet.md: the broker's address, its login and TLS"))
+    try:
+        usage = read_usage(history_path, config.maintenance)
+    except sqlite3.Error as exc:
+        checks.append(Check("belt lubrication", FAIL, f"the history {history_path} cannot be read: {exc}"))
+        return checks
+    figures = (f"{usage.hours_since_lubrication:.1f} h, {usage.km_since_lubrication:.0f} km since "
+               f"{'the last (' + usage.lubricated_at[:10] + ')' if usage.lubricated_at else 'installation'}; "
+               f"every {usage.lubricate_every_h:g} h or {usage.lubricate_every_km:g} km")
+    if usage.lubrication_due:
+        checks.append(Check("belt lubrication", WARN, "due: " + figures,
+                            "lubricate the belt (the treadmill's manual says how), then "
+                            "`treadmill-companion usage --lubricated`"))
+    else:
+        checks.append(Check("belt lubrication", PASS, figures))
+    return checks
