@@ -48,14 +48,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_cli(*args, timeout=30):
+def run_cli(*args, timeout=30, env=None):
     """`python -m pi_service ARGS` from the repository root, as a user runs it."""
     import subprocess
     import sys
     from pathlib import Path
 
     return subprocess.run([sys.executable, "-m", "pi_service", *args], cwd=Path(__file__).parents[1],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 @pytest.fixture(autouse=True)

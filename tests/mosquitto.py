@@ -7,6 +7,7 @@ object per message (`-F %j`: topic, payload, retain flag, QoS, receive time)."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -52,7 +53,8 @@ class Broker:
         self.port = free_port()
         self.users, self.tls = users, tls
         self.process: subprocess.Popen | None = None
-        lines = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {folder}/",
+        # Started as root, mosquitto becomes the `mosquitto` user, who cannot read a test's folder.
+        lines = [f"user {getpass.getuser()}", f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {folder}/",
                  "autosave_interval 1", f"log_dest file {folder}/mosquitto.log", "log_type all"]
         if users:
             password_file = folder / "passwords"

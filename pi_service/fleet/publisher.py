@@ -135,7 +135,16 @@ class FleetPublisher:
         elif now >= self._next_attempt:
             self._connect(now)
         else:
+            self._count_outbox()  # what waits for the broker, for the page
             self._stop.wait(min(0.5, self._next_attempt - now))
+
+    def _count_outbox(self) -> None:
+        try:
+            if self._outbox is None:
+                self._outbox = Outbox(self.history_path)
+            self.waiting, self.dropped = self._outbox.waiting(), self._outbox.dropped()
+        except sqlite3.Error:
+            pass  # said when connected, where the rows are read
 
     def _connect(self, now: float) -> None:
         try:

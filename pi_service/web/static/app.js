@@ -217,6 +217,21 @@ let unitLabel = "km/h";
 let lastChartAt = 0;
 let sessionWas = undefined;
 
+// Not the workout's: the MQTT link's fault and the belt's maintenance, small, below the nudges.
+function showNotices(status) {
+  const lines = [];
+  for (const fault of status.faults || []) {
+    if (fault.channel === "mqtt") lines.push(`Home Assistant link: ${fault.reason}`);
+  }
+  if (status.usage && status.usage.hint) lines.push(`Maintenance: ${status.usage.hint}`);
+  const text = lines.join("\n");
+  const list = $("notices");
+  if (list.dataset.text === text) return;
+  list.dataset.text = text;
+  list.replaceChildren(...lines.map((line) => Object.assign(document.createElement("li"), { textContent: line })));
+  list.hidden = lines.length === 0;
+}
+
 function onStatus(status) {
   const first = !last;
   last = status;
@@ -231,6 +246,7 @@ function onStatus(status) {
     rebuildCharts();
   }
   $("demo").hidden = !status.demo;
+  showNotices(status);
   $("speed").textContent = fixed(status.speed, 1);
   $("incline").textContent = fixed(status.incline_pct, 1);
   const session = status.session;
