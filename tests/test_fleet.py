@@ -305,3 +305,31 @@ def test_mqtt_off_removes_the_entities_and_turns_the_config_off(tmp_path):
     assert [m["topic"] for m in after.messages if m["payloadlen"]] == []
     after.stop()
     broker.stop()
+
+
+def test_usage_counts_the_history_and_the_lubrication_hint_comes_due_and_resets(tmp_path):
+    from pi_service.config import MaintenanceConfig
+    from pi_service.maintenance.doctor import WARN, PASS, service_checks
+    from pi_service.storage.usage import read_usage
+
+    path = tmp_path / "sim" / "history.sqlite3"
+    history = History(path)
+    for n in range(3):  # three sessions of 20 min at 9 km/h: 1 h, 9 km
+        history.save_session(None, {"started_t": 1000.0 * n, "ended_t": 1000.0 * n + 1200, "duration_s": 1200.0,
+                                    "distance_m": 3000.0, "steep_s": 0.0, "max_speed_mps": 2.5, "rules": {}}, 0.0)
+    history.commit()
+    history.close()
+    maintenance = MaintenanceConfig(lubricate_every_h=50, lubricate_every_km=8)
+    usage = read_usage(path, maintenance)
+    assert (usage.belt_hours, usage.distance_km, usage.sessions, usage.lubrication_due) == (1.0, 9.0, 3, True)
+    assert "belt lubrication due" in usage.hint() and "usage --lubricated" in usage.hint()
+    config = parse_config("demo = true\n[maintenance]\nlubricate_every_km = 8\n", "c")
+    assert service_checks(config, path)[-1].result == WARN
+    config_file = tmp_path / "c.toml"
+    config_file.write_text("demo = true\n[maintenance]\nlubricate_every_km = 8\n")
+    env = dict(os.environ, STATE_DIRECTORY=str(tmp_path))
+    done = run_cli("usage", "--config", str(config_file), "--lubricated", "--json", env=env)
+    after = json.loads(done.stdout)
+    assert done.returncode == 0 and after["lubricated_at"] and not after["lubrication_due"] and after["hint"] is None
+    assert (after["belt_hours"], after["sessions"], after["km_since_lubrication"]) == (1.0, 3, 0.0)
+    assert service_checks(config, path)[-1].result == PASS
