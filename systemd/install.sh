@@ -2,7 +2,7 @@
 # Install (or uninstall) Treadmill Companion on Raspberry Pi OS as a systemd service.
 #
 #   sudo systemd/install.sh                 install or update, start, print the page's link
-#   sudo systemd/install.sh --uninstall     stop and remove the service and the program
+#   sudo systemd/install.sh --uninstall     stop and remove the service, the program and its MQTT entities
 #   sudo systemd/install.sh --uninstall --purge   ... and the config and the history too
 #   systemd/install.sh --root DIR --dry-run       write the files under DIR, print the commands
 #
@@ -88,6 +88,12 @@ put_text() { # destination mode
 uninstall() {
     need_root
     run systemctl disable --now "$NAME.service" || true
+    # With the daemon stopped: this treadmill's retained MQTT topics (its Home Assistant
+    # entities) off the broker, while the program is still there to do it.
+    if [ -x "$OPT/venv/bin/$NAME" ] && [ -f "$ETC/config.toml" ]; then
+        run env STATE_DIRECTORY="$STATE" "$OPT/venv/bin/$NAME" mqtt remove --config "$ETC/config.toml" \
+            || say "could not remove the retained Home Assistant entities from the MQTT broker (see above)"
+    fi
     rm -f "$UNIT"
     run systemctl daemon-reload
     rm -rf "$OPT"

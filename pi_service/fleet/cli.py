@@ -125,13 +125,12 @@ def _edit(config_path: str, enabled: bool):
     changed = set_enabled(text, enabled)
     config = parse_config(changed, str(path))  # the edit must leave a valid config
     if changed != text:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-        write_atomic(path, changed, mode=mode)
+        before = os.stat(path)  # the new file keeps the old one's mode and owner (the service reads it)
+        write_atomic(path, changed, mode=stat.S_IMODE(before.st_mode))
         try:
-            st = os.stat(path)
-            os.chown(path, st.st_uid, st.st_gid)
+            os.chown(path, before.st_uid, before.st_gid)
         except OSError:
-            pass
+            pass  # not root: the file is ours, as it was
     return config, changed != text
 
 

@@ -86,6 +86,7 @@ class FleetPublisher:
         self._state_due = 0.0
         self._usage_due = 0.0
         self._usage_sent: str | None = None
+        self._counted_due = 0.0
 
     # -- the daemon's side ----------------------------------------------------------------
 
@@ -271,13 +272,18 @@ class FleetPublisher:
             self._outbox.remove(done)
         if usage_changed:
             self._usage_due = 0.0
+        handed = []
         if len(self._handed) < INFLIGHT:
             for seq, kind, text in self._outbox.after(self._last_seq, INFLIGHT - len(self._handed)):
                 payload = {**json.loads(text), "seq": seq}
                 topic = self.topics.event if kind == "event" else self.topics.session
                 self._handed[self._publish(topic, _dumps(payload), qos=1)] = (seq, kind)
                 self._last_seq = seq
-        self.waiting, self.dropped = self._outbox.waiting(), self._outbox.dropped()
+                handed.append(seq)
+        now = self.clock()
+        if done or handed or now >= self._counted_due:  # the page's figures: on a change, else once a second
+            self._counted_due = now + 1.0
+            self.waiting, self.dropped = self._outbox.waiting(), self._outbox.dropped()
 
     def _usage(self, now: float) -> None:
         self._usage_due = now + USAGE_EVERY_S
