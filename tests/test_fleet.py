@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
@@ -291,9 +292,16 @@ def test_mqtt_off_removes_the_entities_and_turns_the_config_off(tmp_path):
     publisher = FleetPublisher(config, Board(), tmp_path / "h.sqlite3")
     publisher.start()
     topics = topics_for(config.mqtt)
+    count = len(discovery_messages(topics))
     try:
-        seen = broker.subscriber("homeassistant/#")
-        seen.wait_for(lambda m: len(m) >= len(discovery_messages(topics)), timeout_s=20, what="the discovery")
+        seen = broker.subscriber("homeassistant/+/tm1/+/config")
+        seen.wait_for(lambda m: len(m) >= count, timeout_s=20, what="the discovery")
+        # Home Assistant restarts and says so: every config is sent again (live, not from the retained store).
+        subprocess.run(["mosquitto_pub", *broker.sub_args(), "-t", "homeassistant/status", "-m", "online"],
+                       check=True, timeout=10)
+        again = seen.wait_for(lambda m: [x for x in m if not x["retain"]] if len(m) >= 2 * count else None,
+                              timeout_s=20, what="the discovery sent again")
+        assert {m["topic"] for m in again} == {topic for topic, _ in discovery_messages(topics)}
         seen.stop()
     finally:
         publisher.close()
