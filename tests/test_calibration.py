@@ -260,7 +260,8 @@ def test_doctor_on_the_sim_passes_and_names_an_injected_fault(tmp_path):
     assert done.returncode == 0 and report["ok"], done.stdout + done.stderr
     assert [c["check"] for c in report["checks"]] == ["config", "I2C bus", "ADS1115 (rails)", "ADXL345 (incline)",
                                                       "rails at rest", "belt pulses", "console link", "buzzer",
-                                                      "sampling rate"]
+                                                      "sampling rate", "MQTT broker", "belt lubrication"]
+    assert [c["result"] for c in report["checks"][-2:]] == ["skip", "pass"]  # MQTT off; a new belt
     for fault, check in (("adxl345-missing", "ADXL345 (incline)"), ("link-down", "console link")):
         done = cli("doctor", "--sim", "--seconds", "1", "--sim-fault", fault, state=tmp_path)
         assert done.returncode == 1
