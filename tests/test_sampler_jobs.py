@@ -96,8 +96,9 @@ class History:
     def record(self, started_t, values):
         self.records.append((started_t, values))
 
-    def session(self, summary):
+    def session(self, summary, finished=False):
         self.sessions.append(summary)
+        self.finished = [*getattr(self, "finished", []), summary] if finished else getattr(self, "finished", [])
 
     def event(self, event):
         self.events.append(event)
@@ -123,6 +124,7 @@ def test_a_session_is_saved_as_it_goes_and_when_it_ends():
     assert len(running) == pytest.approx(30 / SESSION_SAVE_EVERY_S, abs=1)
     assert all(b["started_t"] == running[0]["started_t"] for b in running)
     finished = history.sessions[-1]
+    assert history.finished == [finished]  # the one sent to MQTT's <base>/session: once, ended
     assert finished["ended_t"] is not None and finished["distance_m"] == pytest.approx(1.5 * 20, rel=0.05)
     assert engine.ended == []  # taken
     # A reading a second of the session, from its start until it ended (the history drops
