@@ -65,6 +65,15 @@ def make_client(config: MqttConfig, topics: Topics, client_id: str | None = None
     return client
 
 
+def loop_until(client: mqtt.Client, done, deadline: float) -> bool:
+    """Drive the client's network loop until `done()`, the monotonic `deadline`, or the
+    connection failing; returns `done()`."""
+    while not done() and time.monotonic() < deadline:
+        if client.loop(timeout=0.1) != mqtt.MQTT_ERR_SUCCESS:
+            break
+    return bool(done())
+
+
 def describe_failure(config: MqttConfig, exc: BaseException) -> str:
     """Why connecting to the broker failed, in words that say what to check."""
     at = where(config)

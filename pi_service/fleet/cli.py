@@ -69,9 +69,8 @@ def _refuse_while_running(config, sim: bool) -> None:
 def remove_from_broker(mqtt_config, timeout_s: float = 10.0) -> tuple[int, str]:
     """Empty retained messages on every retained topic of this treadmill; returns how many the
     broker acknowledged and where."""
-    import paho.mqtt.client as mqtt
-
-    from pi_service.fleet.broker import BrokerSetupError, describe_failure, describe_refusal, make_client, where
+    from pi_service.fleet.broker import BrokerSetupError, describe_failure, describe_refusal, loop_until, \
+        make_client, where
     from pi_service.fleet.discovery import removal_topics
     from pi_service.fleet.topics import topics_for
 
@@ -90,16 +89,12 @@ def remove_from_broker(mqtt_config, timeout_s: float = 10.0) -> tuple[int, str]:
         raise CompanionError(describe_failure(mqtt_config, exc) + ": nothing removed") from None
     deadline = time.monotonic() + timeout_s
     try:
-        while not answer and time.monotonic() < deadline and client.loop(0.1) == mqtt.MQTT_ERR_SUCCESS:
-            pass
-        if not answer:
+        if not loop_until(client, lambda: answer, deadline):
             raise CompanionError(f"the broker at {where(mqtt_config)} did not answer: nothing removed")
         if answer[0].is_failure:
             raise CompanionError(describe_refusal(mqtt_config, answer[0]) + ": nothing removed")
         mids = {client.publish(topic, b"", qos=1, retain=True).mid for topic in removal_topics(topics)}
-        while not mids <= acked and time.monotonic() < deadline and client.loop(0.1) == mqtt.MQTT_ERR_SUCCESS:
-            pass
-        if not mids <= acked:
+        if not loop_until(client, lambda: mids <= acked, deadline):
             raise CompanionError(f"the broker at {where(mqtt_config)} acknowledged {len(mids & acked)} of "
                                  f"{len(mids)} removals; run this again")
         return len(mids), f"{where(mqtt_config)} ({topics.prefix}/…/{topics.device_id}/…, {topics.base})"

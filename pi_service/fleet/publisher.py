@@ -30,7 +30,7 @@ import paho.mqtt.client as mqtt
 
 from pi_service.config import Config
 from pi_service.fleet.broker import CONNECT_TIMEOUT_S, BrokerSetupError, describe_failure, describe_refusal, \
-    make_client, where
+    loop_until, make_client, where
 from pi_service.fleet.discovery import discovery_messages
 from pi_service.fleet.state import state_key, state_payload
 from pi_service.fleet.topics import topics_for
@@ -309,10 +309,7 @@ class FleetPublisher:
                     break
             if self.connected:
                 mid = self._publish(self.topics.availability, "offline", qos=1, retain=True)
-                deadline = self.clock() + DRAIN_S
-                while mid not in self._acked and self.clock() < deadline and \
-                        self._client.loop(timeout=PASS_S) == mqtt.MQTT_ERR_SUCCESS:
-                    pass
+                loop_until(self._client, lambda: mid in self._acked, time.monotonic() + DRAIN_S)
         if self._client is not None:
             self._client.disconnect()
         self.connected = False
